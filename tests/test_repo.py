@@ -1,0 +1,23 @@
+"Repository-level checks: README in sync with nbs/index.ipynb, console scripts installed."
+import shutil, subprocess, sys
+from pathlib import Path
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT/'tools'))
+import readme
+
+def test_readme_is_generated_from_index():
+    assert (ROOT/'README.md').read_text() == readme.render(), 'README.md is stale: run `python tools/readme.py`'
+
+def test_readme_has_exactly_two_setup_commands():
+    text = (ROOT/'README.md').read_text()
+    block = text.split('## Set up and run')[1].split('```sh')[1].split('```')[0]
+    cmds = [l.split('#')[0].strip() for l in block.strip().splitlines() if l.strip()]
+    assert cmds == ['make mini', 'make test']
+
+def test_console_scripts_installed():
+    bin_ = Path(sys.executable).parent
+    for s in ['coda_discover', 'coda_generate', 'coda_evaluate']:
+        exe = shutil.which(s, path=str(bin_))
+        assert exe, f'{s} is not installed next to {sys.executable}'
+        r = subprocess.run([exe, '--help'], capture_output=True, text=True)
+        assert r.returncode == 0 and 'usage' in r.stdout.lower(), (s, r.stderr[-2000:])
