@@ -18,6 +18,9 @@ mini: install
 	$(BIN)/coda_mini
 
 test: install
-	$(BIN)/python -m pytest -q -n 2 tests
+	$(BIN)/python -m pytest -q -n 2 --durations=10 tests
 
-.PHONY: install mini test
+readme:
+	$(BIN)/python tools/readme.py
+
+.PHONY: install mini test readme

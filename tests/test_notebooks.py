@@ -2,7 +2,7 @@
 import os, sys
 from pathlib import Path
 import pytest
-from nbdev.test import test_nb
+from nbdev.test import test_nb as run_nb
 from nbdev.config import get_config
 
 NBS = Path(__file__).resolve().parents[1]/'nbs'
@@ -11,5 +11,5 @@ _nbs = sorted(p for p in NBS.glob('*.ipynb') if not p.name.startswith(('_', '.')
 @pytest.mark.parametrize('nb', _nbs, ids=[p.stem for p in _nbs])
 def test_notebook(nb, capsys):
     skip = get_config().tst_flags.split()   # notest slow gpu
-    ok, secs = test_nb(nb, skip_flags=skip, showerr=True)
+    ok, secs = run_nb(nb, skip_flags=skip, showerr=True)
     assert ok, f'{nb.name} failed: see the traceback above'
