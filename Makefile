@@ -15,7 +15,7 @@ $(BIN)/coda_discover: settings.ini setup.py
 install: $(BIN)/coda_discover
 
 mini: install
-	$(BIN)/coda_mini
+	$(BIN)/coda_discover --dataset offline --per_class 500 --ipc 10 --out results/mini/discovery-coda
 
 test: install
 	$(BIN)/python -m pytest -q -n 2 --durations=10 tests
