@@ -16,7 +16,7 @@ def test_readme_has_exactly_two_setup_commands():
 
 def test_console_scripts_installed():
     bin_ = Path(sys.executable).parent
-    for s in ['coda_discover', 'coda_generate', 'coda_evaluate']:
+    for s in ['coda_discover', 'coda_generate', 'coda_evaluate', 'coda_reproduce']:
         exe = shutil.which(s, path=str(bin_))
         assert exe, f'{s} is not installed next to {sys.executable}'
         r = subprocess.run([exe, '--help'], capture_output=True, text=True)
