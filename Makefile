@@ -15,7 +15,8 @@ $(BIN)/coda_discover: settings.ini setup.py
 install: $(BIN)/coda_discover
 
 mini: install
-	$(BIN)/coda_discover --dataset offline --per_class 500 --ipc 10 --out results/mini/discovery-coda
+	$(BIN)/coda_reproduce mini
+	@echo "results: $(CURDIR)/results/mini/ (summary.csv, main/: executed notebook, seeds.csv, tables, figures)"
 
 test: install
 	$(BIN)/python -m pytest -q -n 2 --durations=10 tests
