@@ -1,4 +1,4 @@
-"Every experiment YAML is valid, and the first run of each runs end to end in smoke mode (tiny offline data and pipelines)."
+"Every experiment YAML is valid, and the first run of each runs end to end through papermill in smoke mode (tiny offline data and pipelines), with no error cell."
 import json
 from pathlib import Path
 import pytest
@@ -31,7 +31,7 @@ def test_smoke_first_run(exp, tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)
     e = load_experiment(exp, ROOT)
     run = e['runs'][0]
-    st = reproduce(exp, tmp_path, smoke=True, only=run['name'], root=ROOT, executor='inprocess', log=None)
+    st = reproduce(exp, tmp_path, smoke=True, only=run['name'], root=ROOT, executor='papermill', log=None)
     out = tmp_path/e['name']/run['name']
     assert st.status.tolist() == ['done'], st.error.tolist()
     assert _errors(out/Path(run['notebook']).name) == []
