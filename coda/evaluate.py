@@ -17,9 +17,10 @@ from .data import ImageDataset, FolderDataset, load_dataset
 from .models import get_model, model_key
 
 # %% auto #0
-__all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'epochs_for_ipc', 'hard_label_params', 'random_resized_crop', 'cutmix', 'norm_stats',
-           'match_channels', 'to_device', 'set_arrays', 'random_subset', 'val_arrays', 'accuracy', 'train_hard',
-           'result_path', 'run_key', 'evaluate_set', 'runs_frame', 'rded_batch_size', 'soft_label_params',
+__all__ = ['OFFLINE_WIDTH', 'PROTOCOLS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'epochs_for_ipc', 'hard_label_params', 'dc_params',
+           'protocol_params', 'random_resized_crop', 'cutmix', 'norm_stats', 'match_channels', 'to_device',
+           'set_arrays', 'random_subset', 'val_arrays', 'accuracy', 'train_hard', 'result_path', 'run_key', 'train_job',
+           'run_jobs', 'evaluate_set', 'evaluate_items', 'runs_frame', 'rded_batch_size', 'soft_label_params',
            'shuffle_patches', 'load_teacher', 'train_soft', 'collect_results', 'coda_evaluate']
 
 # %% ../nbs/50_evaluate.ipynb #4e67eacf
@@ -43,6 +44,31 @@ def hard_label_params(ipc:int,            # images per class (chooses the epochs
              rrc_scale=[0.5, 1.0], rrc_ratio=[3/4, 4/3], flip_p=0.5, eval_every=int(eval_every or 1))
     if n_classes > 100: p.update(lr=0.1, weight_decay=1e-4, batch_size=max(128, p['batch_size']))
     return {**p, **overrides}
+
+# %% ../nbs/50_evaluate.ipynb #e43d99ff
+OFFLINE_WIDTH = 32   # ConvNet width of the offline protocol (DC: 128; 32 meets the anchors, 6x cheaper)
+
+def dc_params(ipc:int,               # images per class (recorded)
+              n_classes:int=10,      # number of classes (recorded)
+              epochs:int|None=None,  # override DC's 300 epochs
+              eval_every:int|None=None, # validate every k epochs and at the end (default 100)
+              **overrides) -> dict:
+    "DC's `evaluate_synset` hyper-parameters (the offline protocol) as a dict, in the form `train_hard` reads."
+    E = int(epochs or 300)
+    p = dict(protocol='dc', ipc=ipc, n_classes=n_classes, epochs=E, epochs_protocol=300, lr=0.01, momentum=0.9,
+             weight_decay=5e-4, batch_size=256, milestones=[E//2], gamma=0.1, augment=False, cutmix_p=0.0,
+             eval_every=int(eval_every or 100))
+    return {**p, **overrides}
+
+# %% ../nbs/50_evaluate.ipynb #707a5e00
+PROTOCOLS = ('hard', 'dc', 'soft-rded')
+
+def protocol_params(protocol:str, ipc:int, n_classes:int, n:int, epochs=None, eval_every=None, **overrides) -> dict:
+    "The hyper-parameters of `protocol` ('hard', 'dc' or 'soft-rded') for a set of `n` images, `ipc` per class."
+    if protocol == 'hard': return hard_label_params(ipc, n_classes, epochs, eval_every, **overrides)
+    if protocol == 'dc': return dc_params(ipc, n_classes, epochs, eval_every, **overrides)
+    if protocol == 'soft-rded': return soft_label_params(ipc, n_classes, n, epochs, eval_every, **overrides)
+    raise ValueError(f"protocol={protocol!r}: use one of {', '.join(PROTOCOLS)}")
 
 # %% ../nbs/50_evaluate.ipynb #0bbc1580
 def _rrc_boxes(n, h, w, scale, ratio, g):
@@ -182,7 +208,8 @@ def accuracy(model:nn.Module, xv:torch.Tensor, yv:torch.Tensor, # uint8 N×C×H�
 
 # %% ../nbs/50_evaluate.ipynb #2038fc58
 def _hard_step(model, opt, xb, yb, p, stats, size, g):
-    x = random_resized_crop(_prep(xb, *stats), size, p['rrc_scale'], p['rrc_ratio'], p['flip_p'], g)
+    x = _prep(xb, *stats)
+    if p.get('augment', True): x = random_resized_crop(x, size, p['rrc_scale'], p['rrc_ratio'], p['flip_p'], g)
     if p['cutmix_p'] > 0 and float(torch.rand(1, generator=g)) < p['cutmix_p']:
         x, perm, lam = cutmix(x, p['cutmix_beta'], g)
         out = model(x); loss = lam*F.cross_entropy(out, yb) + (1 - lam)*F.cross_entropy(out, yb[perm])
@@ -209,10 +236,10 @@ def _summary(curve, t0):
 
 def train_hard(model:nn.Module, x:np.ndarray, y:np.ndarray,  # training set: uint8 N×H×W×C and labels
                xv:np.ndarray, yv:np.ndarray,                  # validation set (its size is the training size)
-               p:dict,               # hyper-parameters from `hard_label_params`
+               p:dict,               # hyper-parameters from `hard_label_params` or `dc_params`
                seed:int=0,           # seeds batches and augmentation (seed the weights before building `model`)
                device='cpu', log=None) -> dict:
-    "Train `model` on (x, y) with the hard-label protocol; return best/last accuracy and the curve."
+    "Train `model` on (x, y) with hard labels (the paper's or DC's protocol); return best/last accuracy and the curve."
     t0, g, stats = time.time(), torch.Generator().manual_seed(seed), norm_stats(x.shape[-1])
     model = model.to(device).train()
     X, Y, XV, YV = to_device(x, device), torch.as_tensor(y, device=device), to_device(xv, device), torch.as_tensor(yv, device=device)
@@ -223,8 +250,9 @@ def train_hard(model:nn.Module, x:np.ndarray, y:np.ndarray,  # training set: uin
 
 # %% ../nbs/50_evaluate.ipynb #ca1244e6
 def result_path(out, set_name:str, model:str, seed:int, protocol:str='hard') -> Path:
-    "Where the result of (set, model, seed) is stored (soft-label results in `<model>-soft/`)."
-    return Path(out)/set_name/(model_key(model) + ('' if protocol == 'hard' else '-soft'))/f'seed{seed}.json'
+    "Where the result of (set, model, seed) is stored (soft-label results in `<model>-soft/`, DC-protocol ones in `<model>-dc/`)."
+    suffix = {'hard': '', 'soft': '-soft', 'soft-rded': '-soft'}.get(protocol, f'-{protocol}')
+    return Path(out)/set_name/(model_key(model) + suffix)/f'seed{seed}.json'
 
 def run_key(p:dict, model:str, seed:int, data:dict) -> str:
     "Hash of everything one result depends on."
@@ -242,6 +270,40 @@ def _train_for(train, seed, classes, size):
     if callable(train): return train(seed)
     return (*set_arrays(train, classes, size), {})
 
+def _threads(n):
+    "Context: torch uses `n` CPU threads inside (None: leave as is)."
+    from contextlib import contextmanager
+    @contextmanager
+    def cm():
+        old = torch.get_num_threads()
+        if n: torch.set_num_threads(n)
+        try: yield
+        finally: torch.set_num_threads(old)
+    return cm()
+
+def train_job(job:dict, # one training: x, y, xv, yv, p, model, model_kw, seed, device, teacher
+              threads:int|None=None, log=None) -> dict:
+    "Build the network from the job's seed and train it; the unit that `run_jobs` runs in parallel."
+    with _threads(threads):
+        torch.manual_seed(job['seed'])
+        xv = job['xv']
+        net = get_model(job['model'], xv.shape[-1], job['p']['n_classes'], xv.shape[1], **(job['model_kw'] or {}))
+        p = job['p']
+        if job.get('teacher') is None: return train_hard(net, job['x'], job['y'], xv, job['yv'], p, job['seed'], job['device'], log)
+        return train_soft(net, job['teacher'], job['x'], xv, job['yv'], {k: v for k, v in p.items() if k != 'teacher'}, job['seed'], job['device'], log)
+
+def run_jobs(jobs:list,          # dicts for `train_job`
+             n_jobs:int=1,       # parallel processes (joblib/loky), one torch thread each; 1: in this process
+             threads:int|None=None, # torch threads per training (default: 1 in workers, unchanged in-process)
+             log=None, progress:bool=False, desc:str='training') -> list:
+    "Train every job, in order, sequentially or in `n_jobs` processes; the results equal the sequential ones."
+    from tqdm.auto import tqdm
+    if n_jobs == 1 or len(jobs) <= 1:
+        return [train_job(j, threads, log) for j in tqdm(jobs, desc=desc, disable=not progress)]
+    from joblib import Parallel, delayed
+    par = Parallel(n_jobs=n_jobs, backend='loky', return_as='generator')
+    return list(tqdm(par(delayed(train_job)(j, threads or 1) for j in jobs), total=len(jobs), desc=desc, disable=not progress))
+
 def evaluate_set(train,                  # training set, or a function seed → (x, y, info)
                  val:tuple,              # validation (x, y) uint8 arrays, e.g. from `val_arrays`
                  model:str='ConvNet-3',  # network name (`coda.models.get_model`)
@@ -252,30 +314,53 @@ def evaluate_set(train,                  # training set, or a function seed → 
                  epochs:int|None=None, eval_every:int|None=None, # CPU overrides, recorded
                  classes=None,           # class list of the target dataset (folder sets)
                  device=None, force:bool=False, log=None,
-                 model_kw:dict|None=None, # extra arguments of the network
+                 model_kw:dict|None=None, # extra arguments of the network (recorded and keyed)
                  teacher=None,           # a teacher (module or checkpoint path): RDED soft-label protocol instead of hard labels
+                 protocol:str='hard',    # 'hard' (the paper's) or 'dc' (the offline protocol); a teacher means 'soft-rded'
+                 n_jobs:int=1,           # trainings in parallel processes (one torch thread each)
+                 threads:int|None=None,  # torch threads per training
+                 progress:bool=False,    # tqdm over the trainings
                  **overrides) -> pd.DataFrame:
     "Train and score `model` on a set for each seed; one row per seed (resumable when `out` is given)."
-    xv, yv = val; n_classes = int(yv.max()) + 1; rows = []
+    xv, yv = val
+    fixed = None if callable(train) else _train_for(train, 0, classes, xv.shape[1])   # a fixed set is loaded once
+    items = [dict(set=set_name, seed=s, data=(train(s) if callable(train) else fixed), ipc=ipc) for s in seeds]
+    return evaluate_items(items, val, model, out, epochs, eval_every, device, force, log, model_kw, teacher, protocol,
+                          n_jobs, threads, progress, **overrides)
+
+def _job(it, xv, yv, model, out, epochs, eval_every, device, model_kw, teacher, protocol, overrides):
+    "The job of one item (set, seed, data) and where its result goes."
+    x, y, info = it['data']; n_classes = int(yv.max()) + 1
+    x = match_channels(x, xv.shape[-1])
+    k = it.get('ipc') or int(np.bincount(y, minlength=n_classes).min())
+    if teacher is not None: protocol, overrides = 'soft-rded', dict(overrides, teacher=_teacher_id(teacher))
+    p = protocol_params(protocol, k, n_classes, len(y), epochs, eval_every, **overrides)
+    data, seed = _data_desc(x, y, xv, yv, info), it['seed']
+    kw = dict(model_kw or {})
+    key = run_key(p, model, seed, data) if not kw else stable_hash(dict(k=run_key(p, model, seed, data), model_kw=kw))
+    fn = result_path(out, it['set'], model, seed, 'soft' if teacher is not None else 'hard' if protocol == 'hard' else protocol) if out else None
+    job = dict(x=x, y=y, xv=xv, yv=yv, p=p, model=model, model_kw=kw, seed=seed, device=device, teacher=teacher)
+    meta = dict(set=it['set'], model=model, seed=seed, ipc=k, protocol=p['protocol'], params=p, data=data, key=key, device=str(device),
+                epochs=p['epochs'], epochs_protocol=p['epochs_protocol'], n_val=len(yv), torch=torch.__version__, **({'model_kw': kw} if kw else {}))
+    return job, meta, fn
+
+def evaluate_items(items:list,           # dicts: set (name), seed, data = (x, y, info), optional ipc
+                   val:tuple, model:str='ConvNet-3', out=None, epochs=None, eval_every=None, device=None, force:bool=False,
+                   log=None, model_kw=None, teacher=None, protocol:str='hard', n_jobs:int=1, threads=None, progress:bool=False,
+                   **overrides) -> pd.DataFrame:
+    "Train and score many (set, seed) items in one pool of workers; finished results (same key) are read back, not rerun."
+    xv, yv = val
     device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
-    if not callable(train): fixed = _train_for(train, 0, classes, xv.shape[1])   # a fixed set is loaded once
-    for seed in seeds:
-        x, y, info = train(seed) if callable(train) else fixed
-        x = match_channels(x, xv.shape[-1])
-        k = ipc or int(np.bincount(y, minlength=n_classes).min())
-        p = (hard_label_params(k, n_classes, epochs, eval_every, **overrides) if teacher is None else
-             soft_label_params(k, n_classes, len(y), epochs, eval_every, teacher=_teacher_id(teacher), **overrides))
-        data = _data_desc(x, y, xv, yv, info)
-        key, fn = run_key(p, model, seed, data), (result_path(out, set_name, model, seed, 'hard' if teacher is None else 'soft') if out else None)
-        if fn and fn.exists() and not force and load_json(fn).get('key') == key: rows.append(load_json(fn)); continue
-        torch.manual_seed(seed)
-        net = get_model(model, xv.shape[-1], n_classes, xv.shape[1], **(model_kw or {}))
-        r = (train_hard(net, x, y, xv, yv, p, seed, device, log) if teacher is None else
-             train_soft(net, teacher, x, xv, yv, {k_: v for k_, v in p.items() if k_ != 'teacher'}, seed, device, log))
-        r.update(set=set_name, model=model, seed=seed, ipc=k, protocol=p['protocol'], params=p, data=data, key=key, device=str(device),
-                 epochs=p['epochs'], epochs_protocol=p['epochs_protocol'], n_val=len(yv), torch=torch.__version__)
+    todo, rows = [], [None]*len(items)
+    for i, it in enumerate(items):
+        job, meta, fn = _job(it, xv, yv, model, out, epochs, eval_every, device, model_kw, teacher, protocol, overrides)
+        if fn and fn.exists() and not force and load_json(fn).get('key') == meta['key']: rows[i] = load_json(fn)
+        else: todo.append((i, job, meta, fn))
+    done = run_jobs([j for _, j, _, _ in todo], n_jobs, threads, log, progress) if todo else []
+    for (i, _, meta, fn), r in zip(todo, done):
+        r.update(meta)
         if fn: save_json(r, fn)
-        rows.append(r)
+        rows[i] = r
     return runs_frame(rows)
 
 def _teacher_id(t):

@@ -14,7 +14,8 @@ from scipy import linalg
 
 # %% auto #0
 __all__ = ['frechet_distance', 'gaussian_stats', 'fid_from_features', 'inception_extractor', 'extract_features', 'fid',
-           'tsne_sqdistances', 'tsne_betas', 'tsne_sigma_stats', 'mean_tsne_sigma', 'summarize_runs']
+           'tsne_sqdistances', 'tsne_betas', 'tsne_sigma_stats', 'mean_tsne_sigma', 'mean_std', 'mean_std_by',
+           'paired_test', 'summarize_runs']
 
 # %% ../nbs/60_metrics.ipynb #b5da624d
 def _psd_sqrt(s):
@@ -142,6 +143,37 @@ def mean_tsne_sigma(X,                        # features, one row per point
     if reduce not in ('sklearn', 'mean'): raise ValueError(f"unknown reduce {reduce!r}: use 'sklearn' or 'mean'")
     return st['sklearn_mean_sigma' if reduce == 'sklearn' else 'mean_sigma']
 
+# %% ../nbs/60_metrics.ipynb #712155f5
+def mean_std(values) -> tuple:
+    "(mean, sample std with ddof=1, n) of `values`, NaNs dropped; the std is NaN for n < 2."
+    v = np.asarray(values, np.float64); v = v[~np.isnan(v)]; n = len(v)
+    return (float(v.mean()) if n else math.nan, float(v.std(ddof=1)) if n > 1 else math.nan, n)
+
+# %% ../nbs/60_metrics.ipynb #f20e02be
+def mean_std_by(df:pd.DataFrame, # one row per seed
+                by,              # column(s) to group by
+                col:str,         # the value column
+               ) -> pd.DataFrame:
+    "`mean_std` of `col` per group of `by`: columns mean, std (sample, NaN for n < 2), n."
+    rows = [(*(k if isinstance(k, tuple) else (k,)), *mean_std(g[col])) for k, g in df.groupby(by, sort=False)]
+    return pd.DataFrame(rows, columns=[*([by] if isinstance(by, str) else by), 'mean', 'std', 'n'])
+
+# %% ../nbs/60_metrics.ipynb #8fca6f70
+def paired_test(a, b,             # per-seed values of two methods, same seeds in the same order
+                alpha:float=0.05, # significance level of the verdict
+               ) -> dict:
+    "Paired comparison a − b: n, mean and sample std of the differences, t-test and Wilcoxon p-values, verdict."
+    from scipy import stats
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.shape != b.shape: raise ValueError(f'paired_test: a has {a.shape} values, b has {b.shape}; pair them by seed first')
+    d = a - b; d = d[~np.isnan(d)]; m, s, n = mean_std(d)
+    if n < 2: return dict(n=n, diff=m, diff_std=s, p_t=math.nan, p_wilcoxon=math.nan, verdict='n < 2: no test')
+    if s == 0: p = 1.0 if m == 0 else 0.0                                  # constant differences: t is 0 or infinite
+    else: p = float(stats.ttest_rel(a[~np.isnan(a - b)], b[~np.isnan(a - b)]).pvalue)
+    pw = float(stats.wilcoxon(d).pvalue) if n >= 6 and np.any(d != 0) else (1.0 if n >= 6 else math.nan)
+    verdict = ('better' if m > 0 else 'worse') if p < alpha else 'no difference detected'
+    return dict(n=n, diff=m, diff_std=s, p_t=p, p_wilcoxon=pw, verdict=verdict)
+
 # %% ../nbs/60_metrics.ipynb #c9cbc64a
 def _pm(m, s): return f'{m:.1f} ± {s:.1f}'
 
@@ -151,14 +183,14 @@ def summarize_runs(runs:pd.DataFrame,     # one row per seed: set, model, ipc, s
                    paper:dict|None=None,  # {(set, model): accuracy in %} from the paper
                    baseline:str='random-ipc{ipc}', # name of the Random set of an IPC
                   ) -> pd.DataFrame:
-    "Mean ± std (n) of best and last accuracy per (set, model, protocol, IPC), with Random and paper beside."
+    "Mean ± sample std (n) of best and last accuracy per (set, model, protocol, IPC), with Random and paper beside."
     if runs.empty: return pd.DataFrame()
     r = runs.assign(best=runs.best*100, last=runs['last']*100, mkey=runs.model.map(_model_key))
     if 'protocol' not in r: r['protocol'] = 'hard'
     r['protocol'] = r.protocol.fillna('hard')
     agg = r.groupby(['set', 'mkey', 'protocol', 'ipc'], sort=True).agg(model=('model', 'first'), n=('seed', 'count'),
-        best_mean=('best', 'mean'), best_std=('best', lambda v: v.std(ddof=0)), last_mean=('last', 'mean'),
-        last_std=('last', lambda v: v.std(ddof=0)), epochs=('epochs', 'first'), epochs_protocol=('epochs_protocol', 'first'),
+        best_mean=('best', 'mean'), best_std=('best', lambda v: mean_std(v)[1]), last_mean=('last', 'mean'),
+        last_std=('last', lambda v: mean_std(v)[1]), epochs=('epochs', 'first'), epochs_protocol=('epochs_protocol', 'first'),
         wall_s=('wall_s', 'sum')).reset_index()
     agg['best'] = [_pm(m, s) for m, s in zip(agg.best_mean, agg.best_std)]
     agg['last'] = [_pm(m, s) for m, s in zip(agg.last_mean, agg.last_std)]

@@ -15,7 +15,7 @@ from .core import atomic_path, save_json, load_json
 from .data import ImageDataset, load_dataset, subsample
 
 # %% auto #0
-__all__ = ['PACKAGES', 'finish_run', 'mean_std', 'FirstClasses', 'paper_data', 'repo_root', 'expand_runs', 'experiment_path',
+__all__ = ['PACKAGES', 'finish_run', 'FirstClasses', 'paper_data', 'repo_root', 'expand_runs', 'experiment_path',
            'load_experiment', 'parameters_cell', 'notebook_parameters', 'validate_experiment', 'package_versions',
            'git_state', 'run_config', 'is_done', 'execute_notebook', 'run_one', 'summarize', 'summary_figure',
            'reproduce', 'list_experiments', 'coda_reproduce']
@@ -35,16 +35,6 @@ def _scalars(d:dict) -> dict:
     "Plain Python values (NaN → None) so the JSON is strict."
     f = lambda v: None if isinstance(v, float) and math.isnan(v) else v
     return {str(k): f(v.item() if hasattr(v, 'item') else v) for k, v in d.items()}
-
-# %% ../nbs/70_reproduce.ipynb #8ed315ac
-def mean_std(df:pd.DataFrame, # one row per seed
-             by, # column(s) to group by
-             col:str, # the value column
-            ) -> pd.DataFrame:
-    "Mean, sample std and n of `col` per group of `by`."
-    g = df.groupby(by, sort=False)[col]
-    r = pd.DataFrame(dict(mean=g.mean(), std=g.std(ddof=1).fillna(0.0), n=g.count()))
-    return r.reset_index()
 
 # %% ../nbs/70_reproduce.ipynb #0a28ea5b
 class FirstClasses(ImageDataset):
@@ -163,7 +153,7 @@ def git_state(root=None) -> dict:
 def run_config(exp:dict, run:dict, params:dict, smoke:bool, root=None) -> dict:
     "What `config.json` records for a run."
     return dict(experiment=exp['name'], paper=exp.get('paper', ''), run=run['name'], notebook=run['notebook'], gpu=run['gpu'],
-                smoke=smoke, parameters=params, **git_state(root), versions=package_versions(), python=sys.version.split()[0],
+                smoke=smoke, parameters=params, **_resolved(params, smoke), **git_state(root), versions=package_versions(), python=sys.version.split()[0],
                 cuda=_has_cuda(), started=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'))
 
 def _has_cuda() -> bool:
@@ -174,6 +164,14 @@ def _has_cuda() -> bool:
 def is_done(out) -> bool:
     "A run folder holds a finished run (its `metrics.json` exists)."
     return (Path(out)/'metrics.json').exists()
+
+def _resolved(params:dict, smoke:bool) -> dict:
+    "The dataset a run's `dataset` parameter resolves to (`offline`: Fashion-MNIST if found, else digits)."
+    if 'dataset' not in params: return {}
+    from coda.offline import offline_dataset
+    name = str(params['dataset'])
+    if name == 'offline': name = 'digits' if smoke else offline_dataset(name)[0]   # the smoke runs use digits
+    return dict(dataset=name)
 
 # %% ../nbs/70_reproduce.ipynb #2a26d67e
 def _execute_inprocess(nb_path, out_nb, params, cwd):
@@ -225,7 +223,10 @@ def _same_params(out, params) -> bool:
 
 # %% ../nbs/70_reproduce.ipynb #8dc4010a
 def summarize(exp:dict, results='results') -> pd.DataFrame:
-    "Collect the finished runs of `exp` into `summary.csv` and draw `summary.png/.pdf`."
+    "Collect the finished runs of `exp` into `summary.csv` and draw `summary.png/.pdf` (or call the YAML's `summary: module:function`)."
+    if exp.get('summary'):
+        mod, fn = str(exp['summary']).split(':')
+        return getattr(importlib.import_module(mod), fn)(exp, results)
     d = Path(results)/exp['name']; rows = []
     for r in exp['runs']:
         out = d/r['name']
