@@ -8,17 +8,17 @@ import textwrap
 import json, math
 from pathlib import Path
 import numpy as np, pandas as pd
-import ast, datetime, importlib.metadata, itertools, os, shutil, subprocess, sys, time
+import ast, datetime, importlib, importlib.metadata, itertools, os, re, shutil, subprocess, sys, time
 import yaml
 from fastcore.script import call_parse, Param
 from .core import atomic_path, save_json, load_json
 from .data import ImageDataset, load_dataset, subsample
 
 # %% auto #0
-__all__ = ['PACKAGES', 'finish_run', 'FirstClasses', 'paper_data', 'repo_root', 'expand_runs', 'experiment_path',
+__all__ = ['PACKAGES', 'finish_run', 'FirstClasses', 'paper_data', 'repo_root', 'check_name', 'expand_runs', 'experiment_path',
            'load_experiment', 'parameters_cell', 'notebook_parameters', 'validate_experiment', 'package_versions',
-           'git_state', 'run_config', 'is_done', 'execute_notebook', 'run_one', 'summarize', 'summary_figure',
-           'reproduce', 'list_experiments', 'coda_reproduce']
+           'git_state', 'execute_notebook', 'run_config', 'is_done', 'run_folder', 'run_one', 'summarize',
+           'summary_figure', 'reproduce', 'list_experiments', 'coda_reproduce']
 
 # %% ../nbs/70_reproduce.ipynb #9c2274db
 def finish_run(out_dir, # the run folder
@@ -77,8 +77,17 @@ def _grid_runs(entry:dict) -> list:
     return out
 
 # %% ../nbs/70_reproduce.ipynb #59cfc16e
+_NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.=+-]*')
+
+def check_name(name:str, what:str='run') -> str:
+    "A run or experiment name is one plain folder name (letters, digits, `_ . = + -`), so it stays inside `results/`."
+    if not _NAME.fullmatch(str(name)) or '..' in str(name):
+        raise ValueError(f"{what} name {name!r} is not a plain folder name (letters, digits, _ . = + -): it must stay inside results/")
+    return str(name)
+
 def _norm_run(r:dict) -> dict:
     if 'name' not in r or 'notebook' not in r: raise ValueError(f'a run needs a name and a notebook: {r}')
+    check_name(r['name'])
     return dict(name=str(r['name']), notebook=str(r['notebook']), parameters=dict(r.get('parameters') or {}), gpu=bool(r.get('gpu', False)))
 
 def expand_runs(spec:dict) -> list:
@@ -105,7 +114,7 @@ def load_experiment(name, root=None) -> dict:
     "Read an experiment YAML; `runs` comes back expanded."
     p = experiment_path(name, root)
     spec = yaml.safe_load(p.read_text()) or {}
-    return dict(spec, name=str(spec.get('name', p.stem)), paper=str(spec.get('paper', '')), path=p, runs=expand_runs(spec))
+    return dict(spec, name=check_name(spec.get('name', p.stem), 'experiment'), paper=str(spec.get('paper', '')), path=p, runs=expand_runs(spec))
 
 # %% ../nbs/70_reproduce.ipynb #2e223c57
 def parameters_cell(nb) -> int:
@@ -133,7 +142,8 @@ def validate_experiment(exp:dict, root=None) -> list:
     return errs
 
 # %% ../nbs/70_reproduce.ipynb #6f5787d9
-PACKAGES = ('torch', 'diffusers', 'umap-learn', 'hdbscan', 'scikit-learn', 'numpy', 'coda')
+PACKAGES = ('torch', 'numpy', 'scipy', 'scikit-learn', 'umap-learn', 'pynndescent', 'numba', 'hdbscan', 'diffusers', 'transformers',
+            'pandas', 'papermill', 'coda')   # the stack that changes numbers
 
 def package_versions(pkgs=PACKAGES) -> dict:
     "Installed versions of `pkgs` (None if missing)."
@@ -148,6 +158,28 @@ def git_state(root=None) -> dict:
     sha = run('rev-parse', 'HEAD')
     if sha.returncode: return dict(git_sha=None, git_dirty=None)
     return dict(git_sha=sha.stdout.strip(), git_dirty=bool(run('status', '--porcelain', '--untracked-files=no').stdout.strip()))
+
+# %% ../nbs/70_reproduce.ipynb #2a26d67e
+def _execute_inprocess(nb_path, out_nb, params, cwd):
+    "Run a notebook in this process (execnb), parameters injected after its `parameters` cell."
+    from execnb.nbio import read_nb, write_nb, mk_cell
+    from execnb.shell import CaptureShell
+    nb = read_nb(nb_path); i = parameters_cell(nb)
+    code = '# Parameters\n' + '\n'.join(f'{k} = {v!r}' for k, v in params.items())
+    nb.cells.insert(i + 1, mk_cell(code, cell_type='code')); nb.cells[i + 1].metadata = dict(tags=['injected-parameters'])
+    sh, old = CaptureShell(), os.getcwd()
+    try:
+        os.chdir(cwd); sh.run_all(nb, exc_stop=True)
+    finally:
+        os.chdir(old); write_nb(nb, out_nb)
+
+def execute_notebook(nb_path, out_nb, params:dict, cwd, executor:str='papermill'):
+    "Run the notebook at `nb_path` with `params`, saving the executed copy (also on failure) to `out_nb`."
+    Path(out_nb).parent.mkdir(parents=True, exist_ok=True)
+    if executor == 'inprocess': return _execute_inprocess(nb_path, out_nb, params, cwd)
+    if executor != 'papermill': raise ValueError(f"executor must be 'papermill' or 'inprocess', not {executor!r}")
+    import papermill as pm
+    pm.execute_notebook(str(nb_path), str(out_nb), parameters=params, cwd=str(cwd), progress_bar=False, log_output=False)
 
 # %% ../nbs/70_reproduce.ipynb #d50f881d
 def run_config(exp:dict, run:dict, params:dict, smoke:bool, root=None) -> dict:
@@ -173,57 +205,52 @@ def _resolved(params:dict, smoke:bool) -> dict:
     if name == 'offline': name = 'digits' if smoke else offline_dataset(name)[0]   # the smoke runs use digits
     return dict(dataset=name)
 
-# %% ../nbs/70_reproduce.ipynb #2a26d67e
-def _execute_inprocess(nb_path, out_nb, params, cwd):
-    "Run a notebook in this process (execnb), parameters injected after its `parameters` cell."
-    from execnb.nbio import read_nb, write_nb, mk_cell
-    from execnb.shell import CaptureShell
-    nb = read_nb(nb_path); i = parameters_cell(nb)
-    code = '# Parameters\n' + '\n'.join(f'{k} = {v!r}' for k, v in params.items())
-    nb.cells.insert(i + 1, mk_cell(code, cell_type='code')); nb.cells[i + 1].metadata = dict(tags=['injected-parameters'])
-    sh, old = CaptureShell(), os.getcwd()
-    try:
-        os.chdir(cwd); sh.run_all(nb, exc_stop=True)
-    finally:
-        os.chdir(old); write_nb(nb, out_nb)
-
-def execute_notebook(nb_path, out_nb, params:dict, cwd, executor:str='papermill'):
-    "Run the notebook at `nb_path` with `params`, saving the executed copy (also on failure) to `out_nb`."
-    Path(out_nb).parent.mkdir(parents=True, exist_ok=True)
-    if executor == 'inprocess': return _execute_inprocess(nb_path, out_nb, params, cwd)
-    if executor != 'papermill': raise ValueError(f"executor must be 'papermill' or 'inprocess', not {executor!r}")
-    import papermill as pm
-    pm.execute_notebook(str(nb_path), str(out_nb), parameters=params, cwd=str(cwd), progress_bar=False, log_output=False)
-
 # %% ../nbs/70_reproduce.ipynb #8fce560b
 def _error_line(e:BaseException) -> str:
     "`Name: first line of the message` of an error (papermill's errors carry the notebook's ename/evalue)."
     msg = str(getattr(e, 'evalue', e)).strip().splitlines()
     return f"{getattr(e, 'ename', type(e).__name__)}: {msg[0] if msg else ''}"[:300]
 
+def run_folder(results, exp_name:str, run_name:str, smoke:bool=False) -> Path:
+    "`results/<experiment>/<run>/` (smoke runs: `results/smoke/<experiment>/<run>/`), refused if it leaves `results/`."
+    base = (Path(results)/('smoke' if smoke else '')).resolve()
+    out = (base/check_name(exp_name, 'experiment')/check_name(run_name)).resolve()
+    if not out.is_relative_to(base): raise ValueError(f'run folder {out} is outside {base}')
+    return out
+
 def run_one(exp:dict, run:dict, results='results', force:bool=False, smoke:bool=False, root=None,
             executor:str='papermill') -> dict:
-    "Run one run of `exp` into `results/<experiment>/<run>/` unless done; return its status row."
-    root = repo_root(root); out = (Path(results)/exp['name']/run['name']).resolve()
+    "Run one run of `exp` into its run folder unless done; a finished result is replaced only once its replacement is complete."
+    root, out = repo_root(root), run_folder(results, exp['name'], run['name'], smoke)
     params = {**run['parameters'], 'out_dir': str(out), 'smoke': bool(smoke)}
     row = dict(run=run['name'], notebook=run['notebook'], out_dir=str(out), error='')
     if is_done(out) and not force and _same_params(out, params): return dict(row, status='skipped')
     if run['gpu'] and not smoke and not _has_cuda(): return dict(row, status='no-gpu')
-    if out.exists() and (force or not _same_params(out, params)): shutil.rmtree(out)   # start clean: no stale caches or done marker
-    save_json(run_config(exp, run, params, smoke, root), out/'config.json')
+    replace = out.exists() and (force or not _same_params(out, params))   # else: a new run, or an unfinished one resumed in place
+    work = out.with_name(out.name + '.partial') if replace else out
+    if replace and work.exists(): shutil.rmtree(work)
+    save_json(run_config(exp, run, params, smoke, root), work/'config.json')
     t0 = time.time()
-    try: execute_notebook(root/run['notebook'], out/Path(run['notebook']).name, params, root, executor)
+    try: execute_notebook(root/run['notebook'], work/Path(run['notebook']).name, dict(params, out_dir=str(work)), root, executor)
     except Exception as e: return dict(row, status='failed', error=_error_line(e), wall_s=round(time.time() - t0, 1))
-    if not is_done(out): return dict(row, status='failed', error='the notebook wrote no metrics.json', wall_s=round(time.time() - t0, 1))
+    if not is_done(work): return dict(row, status='failed', error='the notebook wrote no metrics.json', wall_s=round(time.time() - t0, 1))
+    if replace: _swap(work, out)
     return dict(row, status='done', wall_s=round(time.time() - t0, 1))
+
+def _swap(new:Path, out:Path):
+    "Put the finished folder `new` in the place of `out`; the old result is removed only after."
+    old = out.with_name(out.name + '.old')
+    if old.exists(): shutil.rmtree(old)
+    out.rename(old); new.rename(out); shutil.rmtree(old)
 
 def _same_params(out, params) -> bool:
     f = Path(out)/'config.json'
     return f.exists() and load_json(f).get('parameters') == json.loads(json.dumps(params))
 
 # %% ../nbs/70_reproduce.ipynb #8dc4010a
-def summarize(exp:dict, results='results') -> pd.DataFrame:
+def summarize(exp:dict, results='results', smoke:bool=False) -> pd.DataFrame:
     "Collect the finished runs of `exp` into `summary.csv` and draw `summary.png/.pdf` (or call the YAML's `summary: module:function`)."
+    if smoke: results = Path(results)/'smoke'
     if exp.get('summary'):
         mod, fn = str(exp['summary']).split(':')
         return getattr(importlib.import_module(mod), fn)(exp, results)
@@ -278,7 +305,7 @@ def reproduce(experiment, # experiment name (experiments/<name>.yaml) or a YAML 
     for r in runs:
         rows.append(run_one(exp, r, results, force, smoke, root, executor))
         if log: log(f"{exp['name']}/{r['name']}: {rows[-1]['status']} {rows[-1]['error']}".rstrip())
-    summarize(exp, results)
+    summarize(exp, results, smoke)
     return pd.DataFrame(rows)
 
 def _only(runs, only):
@@ -305,7 +332,7 @@ def list_experiments(root=None) -> pd.DataFrame:
 def coda_reproduce(experiment:Param('experiment name (experiments/<name>.yaml) or YAML path', str, opt=False, nargs='?')=None,
                    list:bool=False,     # list the experiments and the paper table/figure each reproduces
                    force:bool=False,    # rerun finished runs
-                   smoke:bool=False,    # tiny offline data and pipelines, every run (also gpu ones), seconds each
+                   smoke:bool=False,    # tiny offline data and pipelines, every run (also gpu ones), seconds each; into results/smoke/
                    only:str=None,       # comma-separated run names (default: all)
                    results:str='results', # results folder: results/<experiment>/<run>/
                    executor:str='papermill', # papermill (a kernel per run) or inprocess
@@ -319,5 +346,5 @@ def coda_reproduce(experiment:Param('experiment name (experiments/<name>.yaml) o
     print(st[['run', 'status', 'error']].to_string(index=False))
     bad = st[st.status == 'failed']
     if len(bad):
-        print(f"{len(bad)} failed run(s): {', '.join(bad.run)} (executed notebooks in {Path(results)/experiment})", file=sys.stderr)
+        print(f"{len(bad)} failed run(s): {', '.join(bad.run)} (executed notebooks in {Path(results)/('smoke' if smoke else '')/experiment})", file=sys.stderr)
         raise SystemExit(1)

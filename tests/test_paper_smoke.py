@@ -32,7 +32,22 @@ def test_smoke_first_run(exp, tmp_path, monkeypatch):
     e = load_experiment(exp, ROOT)
     run = e['runs'][0]
     st = reproduce(exp, tmp_path, smoke=True, only=run['name'], root=ROOT, executor='papermill', log=None)
-    out = tmp_path/e['name']/run['name']
+    out = tmp_path/'smoke'/e['name']/run['name']
     assert st.status.tolist() == ['done'], st.error.tolist()
     assert _errors(out/Path(run['notebook']).name) == []
-    assert (out/'metrics.json').exists() and (tmp_path/e['name']/'summary.csv').exists()
+    assert (out/'metrics.json').exists() and (tmp_path/'smoke'/e['name']/'summary.csv').exists()
+
+def test_main_job_records_its_dataset(tmp_path, monkeypatch):
+    "The dataset `offline` resolved to is in config.json, metrics.json (`dataset`) and summary.csv, and printed first."
+    monkeypatch.chdir(ROOT)
+    st = reproduce('mini', tmp_path, smoke=True, root=ROOT, executor='papermill', log=None)
+    assert st.status.tolist() == ['done'], st.error.tolist()
+    out = tmp_path/'smoke'/'mini'/'main'
+    cfg, met = json.loads((out/'config.json').read_text()), json.loads((out/'metrics.json').read_text())
+    assert cfg['dataset'] == met['dataset'] == 'digits'          # the smoke run uses digits
+    import pandas as pd
+    assert pd.read_csv(tmp_path/'smoke'/'mini'/'summary.csv')['dataset'].tolist() == ['digits']
+    nb = json.loads((out/'offline.ipynb').read_text())
+    first = next(''.join(o['text']) for c in nb['cells'] for o in c.get('outputs', []) if o.get('name') == 'stdout')
+    assert first.startswith('dataset: digits'), first
+    for k in ('n_seeds', 'wall_s', 'ipc2.random', 'ipc2.kmeans', 'ipc2.coda_R', 'ipc2.coda_G'): assert k in met, k
