@@ -36,7 +36,7 @@ setuptools.setup(
     url = cfg['git_url'],
     packages = setuptools.find_packages(),
     include_package_data = True,
-    package_data = {'coda': ['classes/*.txt']},
+    package_data = {'coda': ['classes/*.txt', 'experiments/*.yaml', 'paper/*.ipynb']},
     install_requires = requirements,
     extras_require={ 'dev': dev_requirements },
     dependency_links = cfg.get('dep_links','').split(),

@@ -15,10 +15,11 @@ from .core import atomic_path, save_json, load_json
 from .data import ImageDataset, load_dataset, subsample
 
 # %% auto #0
-__all__ = ['PACKAGES', 'finish_run', 'FirstClasses', 'paper_data', 'repo_root', 'check_name', 'expand_runs', 'experiment_path',
-           'load_experiment', 'parameters_cell', 'notebook_parameters', 'validate_experiment', 'package_versions',
-           'git_state', 'execute_notebook', 'run_config', 'is_done', 'run_folder', 'run_one', 'summarize',
-           'summary_figure', 'reproduce', 'list_experiments', 'coda_reproduce']
+__all__ = ['PKG_DIR', 'PACKAGES', 'finish_run', 'FirstClasses', 'paper_data', 'repo_root', 'check_name', 'expand_runs',
+           'experiments_dir', 'notebook_path', 'experiment_path', 'load_experiment', 'parameters_cell',
+           'notebook_parameters', 'validate_experiment', 'package_versions', 'git_state', 'execute_notebook',
+           'run_config', 'is_done', 'run_folder', 'run_one', 'summarize', 'summary_figure', 'reproduce',
+           'list_experiments', 'parse_overrides', 'coda_reproduce', 'main']
 
 # %% ../nbs/70_reproduce.ipynb #9c2274db
 def finish_run(out_dir, # the run folder
@@ -100,11 +101,23 @@ def expand_runs(spec:dict) -> list:
     return runs
 
 # %% ../nbs/70_reproduce.ipynb #b751b88a
+PKG_DIR = Path(__file__).resolve().parent if '__file__' in globals() else Path.cwd()   # the installed package
+
+def experiments_dir(root=None) -> Path:
+    "`<root>/experiments` in a clone, else the experiments shipped in the package (a wheel install)."
+    d = repo_root(root)/'experiments'
+    return d if d.is_dir() else PKG_DIR/'experiments'
+
+def notebook_path(nb:str, root=None) -> Path:
+    "A run's notebook (`nbs/paper/<x>.ipynb`) in the clone, else the copy shipped in the package."
+    p = repo_root(root)/nb
+    return p if p.exists() else PKG_DIR/'paper'/Path(nb).name
+
 def experiment_path(name, root=None) -> Path:
-    "`name` if it is a YAML file, else `<root>/experiments/<name>.yaml`."
+    "`name` if it is a YAML file, else `<experiments>/<name>.yaml` (the clone's, or the package's)."
     p = Path(name)
     if p.suffix in ('.yaml', '.yml') and p.exists(): return p
-    p = repo_root(root)/'experiments'/f'{name}.yaml'
+    p = experiments_dir(root)/f'{name}.yaml'
     if not p.exists():
         known = ', '.join(sorted(q.stem for q in p.parent.glob('*.yaml')))
         raise FileNotFoundError(f"no experiment {name!r} ({p}); known: {known or 'none'}")
@@ -131,9 +144,9 @@ def notebook_parameters(path) -> dict:
 # %% ../nbs/70_reproduce.ipynb #3a483c5d
 def validate_experiment(exp:dict, root=None) -> list:
     "Problems with an experiment: missing notebooks, unknown or reserved parameters (empty if none)."
-    root, errs = repo_root(root), []
+    errs = []
     for r in exp['runs']:
-        nb = root/r['notebook']
+        nb = notebook_path(r['notebook'], root)
         if not nb.exists(): errs.append(f"{r['name']}: no notebook {r['notebook']}"); continue
         known = notebook_parameters(nb)
         errs += [f"{r['name']}: {r['notebook']} has no parameter {k!r}" for k in r['parameters'] if k not in known]
@@ -173,19 +186,19 @@ def _execute_inprocess(nb_path, out_nb, params, cwd):
     finally:
         os.chdir(old); write_nb(nb, out_nb)
 
-def execute_notebook(nb_path, out_nb, params:dict, cwd, executor:str='papermill'):
+def execute_notebook(nb_path, out_nb, params:dict, cwd, executor:str='papermill', progress:bool=True):
     "Run the notebook at `nb_path` with `params`, saving the executed copy (also on failure) to `out_nb`."
     Path(out_nb).parent.mkdir(parents=True, exist_ok=True)
     if executor == 'inprocess': return _execute_inprocess(nb_path, out_nb, params, cwd)
     if executor != 'papermill': raise ValueError(f"executor must be 'papermill' or 'inprocess', not {executor!r}")
     import papermill as pm
-    pm.execute_notebook(str(nb_path), str(out_nb), parameters=params, cwd=str(cwd), progress_bar=False, log_output=False)
+    pm.execute_notebook(str(nb_path), str(out_nb), parameters=params, cwd=str(cwd), progress_bar=progress, log_output=False)
 
 # %% ../nbs/70_reproduce.ipynb #d50f881d
 def run_config(exp:dict, run:dict, params:dict, smoke:bool, root=None) -> dict:
     "What `config.json` records for a run."
     return dict(experiment=exp['name'], paper=exp.get('paper', ''), run=run['name'], notebook=run['notebook'], gpu=run['gpu'],
-                smoke=smoke, parameters=params, **_resolved(params, smoke), **git_state(root), versions=package_versions(), python=sys.version.split()[0],
+                smoke=smoke, parameters=params, overrides=run.get('overrides', {}), **_resolved(params, smoke), **git_state(root), versions=package_versions(), python=sys.version.split()[0],
                 cuda=_has_cuda(), started=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'))
 
 def _has_cuda() -> bool:
@@ -231,7 +244,7 @@ def run_one(exp:dict, run:dict, results='results', force:bool=False, smoke:bool=
     if replace and work.exists(): shutil.rmtree(work)
     save_json(run_config(exp, run, params, smoke, root), work/'config.json')
     t0 = time.time()
-    try: execute_notebook(root/run['notebook'], work/Path(run['notebook']).name, dict(params, out_dir=str(work)), root, executor)
+    try: execute_notebook(notebook_path(run['notebook'], root), work/Path(run['notebook']).name, dict(params, out_dir=str(work)), root, executor)
     except Exception as e: return dict(row, status='failed', error=_error_line(e), wall_s=round(time.time() - t0, 1))
     if not is_done(work): return dict(row, status='failed', error='the notebook wrote no metrics.json', wall_s=round(time.time() - t0, 1))
     if replace: _swap(work, out)
@@ -295,9 +308,12 @@ def summary_figure(df:pd.DataFrame, exp:dict, out_dir, max_metrics:int=4):
 def reproduce(experiment, # experiment name (experiments/<name>.yaml) or a YAML path
               results='results', force:bool=False, smoke:bool=False,
               only=None, # run name or list of run names (default: all)
-              root=None, executor:str='papermill', log=print) -> pd.DataFrame:
+              root=None, executor:str='papermill', log=print,
+              overrides:dict|None=None, # parameters set in every run (recorded in config.json), e.g. dict(root='/data/imagenet')
+             ) -> pd.DataFrame:
     "Run an experiment's runs (skipping finished ones), then summarize; one status row per run."
     exp = load_experiment(experiment, root)
+    if overrides: exp = dict(exp, runs=[dict(r, parameters={**r['parameters'], **overrides}, overrides=dict(overrides)) for r in exp['runs']])
     errs = validate_experiment(exp, root)
     if errs: raise ValueError(f"{exp['path']}:\n  " + '\n  '.join(errs))
     runs = _only(exp['runs'], only)
@@ -320,7 +336,7 @@ def _only(runs, only):
 def list_experiments(root=None) -> pd.DataFrame:
     "Every experiment in `<root>/experiments`: name, paper table/figure, runs, notebooks, description."
     rows = []
-    for p in sorted((repo_root(root)/'experiments').glob('*.yaml')):
+    for p in sorted(experiments_dir(root).glob('*.yaml')):
         e = load_experiment(p, root)
         rows.append(dict(experiment=e['name'], paper=e['paper'], runs=len(e['runs']), gpu_runs=sum(r['gpu'] for r in e['runs']),
                          notebooks=' '.join(sorted({Path(r['notebook']).stem for r in e['runs']})),
@@ -328,6 +344,20 @@ def list_experiments(root=None) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=['experiment', 'paper', 'runs', 'gpu_runs', 'notebooks', 'description'])
 
 # %% ../nbs/70_reproduce.ipynb #6e141548
+def parse_overrides(items) -> dict:
+    "`['root=/data/x', 'seeds=[0, 1]']` → `{'root': '/data/x', 'seeds': [0, 1]}` (values are Python literals, else strings)."
+    out = {}
+    for it in items or []:
+        if '=' not in it: raise ValueError(f"-p {it!r}: write NAME=VALUE, e.g. -p root=/data/imagenet")
+        k, v = it.split('=', 1)
+        try: out[k.strip()] = ast.literal_eval(v)
+        except (ValueError, SyntaxError): out[k.strip()] = v
+    return out
+
+def _version() -> str:
+    try: return importlib.metadata.version('coda')
+    except importlib.metadata.PackageNotFoundError: return 'unknown'
+
 @call_parse
 def coda_reproduce(experiment:Param('experiment name (experiments/<name>.yaml) or YAML path', str, opt=False, nargs='?')=None,
                    list:bool=False,     # list the experiments and the paper table/figure each reproduces
@@ -336,15 +366,25 @@ def coda_reproduce(experiment:Param('experiment name (experiments/<name>.yaml) o
                    only:str=None,       # comma-separated run names (default: all)
                    results:str='results', # results folder: results/<experiment>/<run>/
                    executor:str='papermill', # papermill (a kernel per run) or inprocess
+                   param:Param('set a run parameter in every run: -p NAME=VALUE (a Python literal), repeatable', str, action='append')=None,
+                   version:bool=False,  # print coda's version and exit
                   ):
     "Reproduce a paper table/figure: run its notebooks with papermill, then write summary.csv and a figure."
+    if version: print(f'coda {_version()}'); return
     if list or experiment is None:
         df = list_experiments(); print(df.drop(columns='description').to_string(index=False)); print()
         for e, d in zip(df.experiment, df.description): print(textwrap.fill(f'{e}: {d}', 110, subsequent_indent='    '))
         return
-    st = reproduce(experiment, results, force, smoke, only, executor=executor)
+    st = reproduce(experiment, results, force, smoke, only, executor=executor, overrides=parse_overrides(param))
     print(st[['run', 'status', 'error']].to_string(index=False))
     bad = st[st.status == 'failed']
     if len(bad):
         print(f"{len(bad)} failed run(s): {', '.join(bad.run)} (executed notebooks in {Path(results)/('smoke' if smoke else '')/experiment})", file=sys.stderr)
         raise SystemExit(1)
+
+def main():
+    "The `coda_reproduce` console script: papermill's spelling `-p NAME=VALUE` is accepted for `--param`."
+    from fastcore.script import anno_parser
+    argv = ['--param' if a == '-p' else a for a in sys.argv[1:]]
+    args = vars(anno_parser(coda_reproduce, 'coda_reproduce').parse_args(argv))
+    return coda_reproduce(**{k: v for k, v in args.items() if k not in ('pdb', 'xtra')})
