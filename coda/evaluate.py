@@ -20,8 +20,8 @@ from .models import get_model, model_key
 __all__ = ['OFFLINE_WIDTH', 'PROTOCOLS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'epochs_for_ipc', 'hard_label_params', 'dc_params',
            'protocol_params', 'random_resized_crop', 'cutmix', 'norm_stats', 'match_channels', 'to_device',
            'set_arrays', 'random_subset', 'val_arrays', 'accuracy', 'train_hard', 'result_path', 'run_key', 'train_job',
-           'run_jobs', 'evaluate_set', 'evaluate_items', 'runs_frame', 'rded_batch_size', 'soft_label_params',
-           'shuffle_patches', 'load_teacher', 'train_soft', 'collect_results', 'coda_evaluate']
+           'iter_jobs', 'run_jobs', 'evaluate_set', 'evaluate_items', 'runs_frame', 'rded_batch_size',
+           'soft_label_params', 'shuffle_patches', 'load_teacher', 'train_soft', 'collect_results', 'coda_evaluate']
 
 # %% ../nbs/50_evaluate.ipynb #4e67eacf
 def epochs_for_ipc(ipc:int,           # images per class
@@ -292,17 +292,21 @@ def train_job(job:dict, # one training: x, y, xv, yv, p, model, model_kw, seed, 
         if job.get('teacher') is None: return train_hard(net, job['x'], job['y'], xv, job['yv'], p, job['seed'], job['device'], log)
         return train_soft(net, job['teacher'], job['x'], xv, job['yv'], {k: v for k, v in p.items() if k != 'teacher'}, job['seed'], job['device'], log)
 
-def run_jobs(jobs:list,          # dicts for `train_job`
-             n_jobs:int=1,       # parallel processes (joblib/loky), one torch thread each; 1: in this process
-             threads:int|None=None, # torch threads per training (default: 1 in workers, unchanged in-process)
-             log=None, progress:bool=False, desc:str='training') -> list:
-    "Train every job, in order, sequentially or in `n_jobs` processes; the results equal the sequential ones."
+def iter_jobs(jobs:list,         # dicts for `train_job`
+              n_jobs:int=1,      # parallel processes (joblib/loky), one torch thread each; 1: in this process
+              threads:int|None=None, # torch threads per training (default: 1 in workers, unchanged in-process)
+              log=None, progress:bool=False, desc:str='training'):
+    "Train every job, yielding each result in order as soon as it is done (sequentially or in `n_jobs` processes)."
     from tqdm.auto import tqdm
     if n_jobs == 1 or len(jobs) <= 1:
-        return [train_job(j, threads, log) for j in tqdm(jobs, desc=desc, disable=not progress)]
+        yield from (train_job(j, threads, log) for j in tqdm(jobs, desc=desc, disable=not progress)); return
     from joblib import Parallel, delayed
     par = Parallel(n_jobs=n_jobs, backend='loky', return_as='generator')
-    return list(tqdm(par(delayed(train_job)(j, threads or 1) for j in jobs), total=len(jobs), desc=desc, disable=not progress))
+    yield from tqdm(par(delayed(train_job)(j, threads or 1) for j in jobs), total=len(jobs), desc=desc, disable=not progress)
+
+def run_jobs(jobs:list, n_jobs:int=1, threads:int|None=None, log=None, progress:bool=False, desc:str='training') -> list:
+    "Every job's result, in order; the parallel results equal the sequential ones."
+    return list(iter_jobs(jobs, n_jobs, threads, log, progress, desc))
 
 def evaluate_set(train,                  # training set, or a function seed → (x, y, info)
                  val:tuple,              # validation (x, y) uint8 arrays, e.g. from `val_arrays`
@@ -356,8 +360,8 @@ def evaluate_items(items:list,           # dicts: set (name), seed, data = (x, y
         job, meta, fn = _job(it, xv, yv, model, out, epochs, eval_every, device, model_kw, teacher, protocol, overrides)
         if fn and fn.exists() and not force and load_json(fn).get('key') == meta['key']: rows[i] = load_json(fn)
         else: todo.append((i, job, meta, fn))
-    done = run_jobs([j for _, j, _, _ in todo], n_jobs, threads, log, progress) if todo else []
-    for (i, _, meta, fn), r in zip(todo, done):
+    done = iter_jobs([j for _, j, _, _ in todo], n_jobs, threads, log, progress) if todo else []
+    for (i, _, meta, fn), r in zip(todo, done):   # each result is saved as soon as it arrives: an interruption loses only running ones
         r.update(meta)
         if fn: save_json(r, fn)
         rows[i] = r
