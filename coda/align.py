@@ -10,11 +10,12 @@ import numpy as np, torch
 from torch import nn
 from fastcore.script import call_parse
 from .core import item_seed, atomic_path, save_png, save_json, load_json, lanczos_resize
+from .core import UserError, check, check_range, check_choice, safe_join, cli_errors
 
 # %% auto #0
-__all__ = ['FORMS', 'SDXL_ID', 'SDXL_VAE_ID', 'OUT_COLS', 'predicted_x0', 'align_weight', 'align_eps', 'align_velocity',
-           'guided_steps', 'pis_of', 'check_scheduler', 'AlignedDenoiser', 'aligned', 'load_pipeline', 'read_discovery',
-           'shard_batches', 'generate', 'coda_generate']
+__all__ = ['FORMS', 'SDXL_ID', 'SDXL_VAE_ID', 'DTYPES', 'MANIFEST_COLS', 'OUT_COLS', 'predicted_x0', 'align_weight', 'align_eps',
+           'align_velocity', 'guided_steps', 'pis_of', 'check_scheduler', 'AlignedDenoiser', 'aligned', 'load_pipeline',
+           'read_discovery', 'shard_batches', 'check_discovery', 'check_generate_args', 'generate', 'coda_generate']
 
 # %% ../nbs/40_align.ipynb #89cf0ab7
 FORMS = ('paper', 'reference')
@@ -209,14 +210,17 @@ def aligned(pipe, # a diffusers pipeline (SDXL base/refiner, DiT, SD3)
 
 # %% ../nbs/40_align.ipynb #c2f0c33c
 SDXL_ID, SDXL_VAE_ID = 'stabilityai/stable-diffusion-xl-base-1.0', 'madebyollin/sdxl-vae-fp16-fix'
+DTYPES = ('auto', 'float16', 'bfloat16', 'float32')
 
 def load_pipeline(model:str=SDXL_ID, # hub id or local folder of an SDXL pipeline, or 'tiny'
-                  vae:str=SDXL_VAE_ID, # VAE hub id/folder ('' or None keeps the pipeline's)
+                  vae:str=None, # None or '': the pipeline's own VAE (the authors' generation setting); else a VAE hub id/folder
                   dtype:str='auto', # 'auto' (fp16 on GPU, fp32 on CPU), 'float16', 'bfloat16', 'float32'
                   device:str=None, # default: cuda:LOCAL_RANK if available, else cpu
                  ):
-    "Load SDXL with the paper's sampler (DPM++ 2M Karras)."
+    "Load SDXL with the paper's sampler (DPM++ 2M Karras), decoding with the pipeline's own VAE unless `vae` is given."
     from coda.tiny import tiny_sdxl, dpmpp_karras
+    from coda.encode import load_pretrained
+    check_choice('dtype', dtype, DTYPES)
     device = device or (f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else 'cpu')
     dt = (torch.float16 if 'cuda' in str(device) else torch.float32) if dtype == 'auto' else getattr(torch, dtype)
     if model == 'tiny':
@@ -224,17 +228,28 @@ def load_pipeline(model:str=SDXL_ID, # hub id or local folder of an SDXL pipelin
         if dt != torch.float32: pipe.to(dtype=dt)
     else:
         from diffusers import StableDiffusionXLPipeline, AutoencoderKL
-        kw = dict(vae=AutoencoderKL.from_pretrained(vae, torch_dtype=dt)) if vae else {}
-        pipe = StableDiffusionXLPipeline.from_pretrained(model, torch_dtype=dt, **kw)
+        kw = dict(vae=load_pretrained(AutoencoderKL, vae, 'VAE', torch_dtype=dt)) if vae else {}
+        pipe = load_pretrained(StableDiffusionXLPipeline, model, 'SDXL pipeline', torch_dtype=dt, **kw)
         pipe.scheduler = dpmpp_karras(pipe.scheduler.config)
     return pipe.to(device)
 
 # %% ../nbs/40_align.ipynb #fe42e2ce
+MANIFEST_COLS = ('class_index', 'class_name', 'prompt', 'j')
+
 def read_discovery(disc, # discovery folder
                   ) -> list[dict]:
-    "The manifest rows of a discovery folder, sorted by (class_index, j), with ints parsed."
-    with open(Path(disc)/'manifest.csv', newline='') as f: rows = list(csv.DictReader(f))
-    for r in rows: r['class_index'], r['j'] = int(r['class_index']), int(r['j'])
+    "The manifest rows of a discovery folder, sorted by (class_index, j), with ints parsed; refuses an empty or foreign one, or unsafe class names."
+    f = Path(disc)/'manifest.csv'
+    if not f.is_file(): raise FileNotFoundError(f'{disc} holds no manifest.csv: give the folder coda_discover wrote (its --out)')
+    with open(f, newline='') as fh: rows = list(csv.DictReader(fh))
+    check(rows, f'{f} lists no representatives (only a header): its discovery run did not finish; rerun coda_discover')
+    miss = [c for c in MANIFEST_COLS if c not in rows[0]]
+    check(not miss, f"{f} lacks the column(s) {', '.join(miss)}: not a coda_discover manifest")
+    for r in rows:
+        try: r['class_index'], r['j'] = int(r['class_index']), int(r['j'])
+        except ValueError: raise UserError(f"{f}: class_index and j must be integers, got {r['class_index']!r}, {r['j']!r}") from None
+        check(r['class_index'] >= 0 and r['j'] >= 0, f"{f}: negative class_index or j ({r['class_index']}, {r['j']})")
+        safe_join('the output folder', r['class_name'], f'class name in {f}')   # it becomes the folder <out>/<class_name>
     return sorted(rows, key=lambda r: (r['class_index'], r['j']))
 
 def shard_batches(tasks:list, # all tasks, in canonical order
@@ -267,8 +282,27 @@ def _check_params(out, params):
     "Record `params` in `<out>/generate.json`, or refuse to mix runs with different ones."
     p = Path(out)/'generate.json'
     if p.exists() and load_json(p) != params:
-        raise ValueError(f'{p} holds other parameters: use another output folder')
+        raise UserError(f'{p} holds other parameters: use another output folder')
     if not p.exists(): save_json(params, p)
+
+def check_discovery(disc, tasks):
+    "Before any model is loaded: every task's latent row exists (`read_discovery` checked the class names)."
+    man, last = Path(disc)/'manifest.csv', {}
+    for t in tasks: last[t['class_index']] = max(last.get(t['class_index'], -1), t['j'])
+    for c, j in sorted(last.items()):
+        f = Path(disc)/'latents'/f'{c:04d}.npy'
+        if not f.is_file(): raise FileNotFoundError(f'{f} is missing: the discovery folder is incomplete; rerun coda_discover')
+        n = len(np.load(f, mmap_mode='r'))
+        check(n > j, f'{f} holds {n} latents but {man} lists representative j={j} of class {c}; rerun coda_discover')
+
+def check_generate_args(gamma, pis, guide_percent, form, steps, cfg, size, seed, batch_size, rank=0, world_size=1):
+    "Raise a UserError naming the first generation parameter outside its allowed range."
+    check_range('gamma', gamma, 0, integer=False); check_range('steps', steps, 1)
+    check_range('pis', pis, 0, steps, optional=True); check_range('guide_percent', guide_percent, 0, 1, integer=False, optional=True)
+    check(pis is None or guide_percent is None, f'pis={pis}, guide_percent={guide_percent}: give either pis or guide_percent, not both')
+    check_choice('form', form, FORMS); check_range('cfg', cfg, 0, integer=False); check_range('size', size, 1)
+    check_range('seed', seed, 0); check_range('batch_size', batch_size, 1)
+    check_range('world_size', world_size, 1); check_range('rank', rank, 0, world_size - 1)
 
 def _refs(disc, tasks):
     "Stack the representative latents s_j of `tasks` from `<disc>/latents/<class:04d>.npy`."
@@ -285,7 +319,7 @@ def _gen_batch(pipe, disc, out, batch, p, size, negative_prompt):
     with aligned(pipe, refs, p['gamma'], p['pis'], p['guide_percent'], p['form']) as den:
         imgs = pipe([t['prompt'] for t in batch], negative_prompt=neg, num_inference_steps=p['steps'], height=h, width=w,
                     guidance_scale=p['cfg'], generator=gens, output_type='pil').images
-    for t, im in zip(batch, imgs): save_png(lanczos_resize(im, size), Path(out)/t['class_name']/f"{t['j']:03d}.png")
+    for t, im in zip(batch, imgs): save_png(lanczos_resize(im, size), safe_join(out, t['class_name'], 'class name')/f"{t['j']:03d}.png")
     return den.plan['n_guided']
 
 # %% ../nbs/40_align.ipynb #65ddcacb
@@ -293,7 +327,7 @@ def generate(disc, # discovery folder: manifest.csv + latents/<class:04d>.npy
              out, # output folder: <class_name>/<j:03d>.png + manifest.csv
              pipe=None, # an SDXL pipeline (default: `load_pipeline(model, vae)`)
              model:str=SDXL_ID, # hub id / local folder / 'tiny', used when `pipe` is None
-             vae:str=SDXL_VAE_ID, # VAE used when `pipe` is None
+             vae:str=None, # VAE used when `pipe` is None (None: the pipeline's own, as the authors generate)
              gamma:float=0.05, # alignment strength γ
              pis:int=None, # final unguided steps (PIS)
              guide_percent:float=None, # or the authors' guideTPercent (default 0.9 if neither is given)
@@ -312,9 +346,11 @@ def generate(disc, # discovery folder: manifest.csv + latents/<class:04d>.npy
     if pis is None and guide_percent is None: guide_percent = 0.9
     rank = int(os.environ.get('RANK', 0)) if rank is None else rank
     world_size = int(os.environ.get('WORLD_SIZE', 1)) if world_size is None else world_size
+    check_generate_args(gamma, pis, guide_percent, form, steps, cfg, size, seed, batch_size, rank, world_size)
     p = dict(gamma=gamma, pis=pis, guide_percent=guide_percent, form=form, steps=steps, cfg=cfg, size=size, seed=seed,
              batch_size=batch_size, negative_prompt=negative_prompt)
     tasks, out = read_discovery(disc), Path(out)
+    check_discovery(disc, tasks)
     _check_params(out, p)
     pipe = pipe if pipe is not None else load_pipeline(model, vae)
     pipe.set_progress_bar_config(disable=True)
@@ -328,13 +364,14 @@ def generate(disc, # discovery folder: manifest.csv + latents/<class:04d>.npy
 
 # %% ../nbs/40_align.ipynb #d1ed0e93
 @call_parse
+@cli_errors
 def coda_generate(disc:str, # discovery folder (manifest.csv + latents/)
                   out:str, # output folder for <class_name>/<j:03d>.png and manifest.csv
                   model:str=SDXL_ID, # SDXL hub id or local folder; 'tiny' for the random-weight test model
-                  vae:str=SDXL_VAE_ID, # VAE hub id or folder ('' keeps the model's)
-                  gamma:float=0.05, # alignment strength γ
-                  pis:int=None, # Prior Injection Steps: final unguided steps
-                  guide_percent:float=None, # authors' guideTPercent instead of --pis (default 0.9)
+                  vae:str=None, # VAE hub id or folder (default: the pipeline's own, as the authors; madebyollin/sdxl-vae-fp16-fix for the fp16-fix VAE)
+                  gamma:float=0.05, # alignment strength γ, ≥ 0
+                  pis:int=None, # Prior Injection Steps: final unguided steps, in [0, steps]
+                  guide_percent:float=None, # authors' guideTPercent instead of --pis, in [0, 1] (default 0.9)
                   form:str='reference', # 'reference' (authors' code, γ·σ_i) or 'paper' (Eq. 7)
                   steps:int=25, # sampler steps
                   cfg:float=5.0, # CFG scale
@@ -342,8 +379,12 @@ def coda_generate(disc:str, # discovery folder (manifest.csv + latents/)
                   seed:int=0, # run seed
                   batch_size:int=4, # images per UNet call
                   dtype:str='auto', # auto|float16|bfloat16|float32
+                  debug:bool=False, # on an error, print its traceback too (not just one line)
                  ):
     "Generate CoDA's aligned synthetic set from a discovery folder (shard with torchrun / accelerate launch)."
+    check_generate_args(gamma, pis, guide_percent, form, steps, cfg, size, seed, batch_size)
+    check_choice('dtype', dtype, DTYPES)
+    check_discovery(disc, read_discovery(disc))      # before the pipeline is loaded
     pipe = load_pipeline(model, vae, dtype)
     r = generate(disc, out, pipe, gamma=gamma, pis=pis, guide_percent=guide_percent, form=form, steps=steps,
                  cfg=cfg, size=size, seed=seed, batch_size=batch_size)

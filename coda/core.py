@@ -4,14 +4,15 @@
 
 # %% ../nbs/00_core.ipynb #dc2a48e6
 from __future__ import annotations
-import os, io, json, hashlib, tempfile, contextlib, warnings
-from pathlib import Path
+import os, io, sys, json, math, hashlib, tempfile, contextlib, functools, traceback, warnings
+from pathlib import Path, PurePosixPath, PureWindowsPath
 import numpy as np
 from PIL import Image
 
 # %% auto #0
-__all__ = ['atomic_path', 'save_json', 'load_json', 'save_npy', 'save_png', 'stable_hash', 'short_hash', 'item_seed',
-           'lanczos_resize', 'to_rgb']
+__all__ = ['GREY_MODES', 'USER_ERRORS', 'atomic_path', 'save_json', 'load_json', 'save_npy', 'save_png', 'stable_hash',
+           'short_hash', 'item_seed', 'to_8bit', 'common_channels', 'to_channels', 'lanczos_resize', 'to_rgb',
+           'UserError', 'check', 'check_range', 'check_choice', 'parse_ints', 'safe_join', 'cli_errors']
 
 # %% ../nbs/00_core.ipynb #d1301215
 @contextlib.contextmanager
@@ -72,6 +73,28 @@ def item_seed(seed:int, # run seed
     "A 31-bit seed that depends only on `(seed, cls, j)`."
     return int(stable_hash(['coda-item', int(seed), int(cls), int(j)])[:8], 16) & 0x7FFFFFFF
 
+# %% ../nbs/00_core.ipynb #031cf008
+GREY_MODES = {'1', 'L', 'LA', 'La', 'I', 'I;16', 'I;16L', 'I;16B', 'I;16N', 'F'}
+_WIDE_MODES = {'I', 'I;16', 'I;16L', 'I;16B', 'I;16N'}   # 16-bit grey (32-bit 'I' read as 16-bit, as PNG/TIFF decoders give it)
+
+def to_8bit(img:Image.Image) -> Image.Image:
+    "`img` as 8-bit `L` (grey modes) or `RGB` (any other), alpha dropped, 16-bit values scaled by 1/257."
+    if img.mode in ('L', 'RGB'): return img
+    if img.mode in _WIDE_MODES:
+        a = np.asarray(img).astype(np.float64)
+        return Image.fromarray(np.clip(np.rint(a / 257), 0, 255).astype(np.uint8))
+    return img.convert('L' if img.mode in GREY_MODES else 'RGB')
+
+# %% ../nbs/00_core.ipynb #98fd55d1
+def common_channels(modes) -> int:
+    "The one channel count of images with these PIL modes: 1 if every mode is grey, else 3."
+    return 1 if all(m in GREY_MODES for m in modes) else 3
+
+def to_channels(img:Image.Image, c:int) -> Image.Image:
+    "`img` as 8-bit `L` (`c`=1) or `RGB` (`c`=3), through `to_8bit`."
+    img, want = to_8bit(img), {1: 'L', 3: 'RGB'}[c]
+    return img if img.mode == want else img.convert(want)
+
 # %% ../nbs/00_core.ipynb #0366daae
 def lanczos_resize(img:Image.Image, # input image
                    size:int|tuple,  # side, or (width, height)
@@ -81,5 +104,81 @@ def lanczos_resize(img:Image.Image, # input image
     return img if img.size == size else img.resize(size, Image.LANCZOS)
 
 def to_rgb(img:Image.Image) -> Image.Image:
-    "Convert any PIL mode to RGB."
-    return img if img.mode == 'RGB' else img.convert('RGB')
+    "Convert any PIL mode to RGB (16-bit scaled, alpha dropped)."
+    return to_channels(img, 3)
+
+# %% ../nbs/00_core.ipynb #ae819723
+class UserError(ValueError):
+    "A mistake in what the user gave (a parameter, a path, a file): console scripts print it as one line and exit 2."
+
+def check(cond, msg:str):
+    "Raise `UserError(msg)` unless `cond`."
+    if not cond: raise UserError(msg)
+
+# %% ../nbs/00_core.ipynb #90af5899
+def _show(v): return repr(v) if isinstance(v, str) else str(v)
+
+def _bounds(lo, hi) -> str:
+    if lo is not None and hi is not None: return f' in [{_show(lo)}, {_show(hi)}]'
+    return f' ≥ {_show(lo)}' if lo is not None else f' ≤ {_show(hi)}' if hi is not None else ''
+
+def check_range(name:str,            # the parameter's name, as the user types it
+                value,               # its value
+                lo=None, hi=None,    # inclusive bounds (None: unbounded)
+                integer:bool=True,   # must be an integer (else any finite real number)
+                optional:bool=False, # None is allowed (the parameter's default)
+               ):
+    "Return `value` if it is an integer (or a number) in [lo, hi]; else raise a UserError naming it, its value and the range."
+    if value is None and optional: return value
+    num = (int, np.integer) if integer else (int, float, np.integer, np.floating)
+    ok = isinstance(value, num) and not isinstance(value, (bool, np.bool_)) and (integer or math.isfinite(value))
+    if not (ok and (lo is None or value >= lo) and (hi is None or value <= hi)):
+        raise UserError(f"{name}={_show(value)}: must be {'an integer' if integer else 'a number'}{_bounds(lo, hi)}")
+    return value
+
+# %% ../nbs/00_core.ipynb #5e47a246
+def check_choice(name:str, value, choices):
+    "Return `value` if it is one of `choices`; else raise a UserError that lists them."
+    if value not in choices: raise UserError(f"{name}={_show(value)}: must be one of {', '.join(map(str, choices))}")
+    return value
+
+def parse_ints(name:str, text, lo=None) -> list:
+    "The integers of a comma-separated list (blanks skipped), each at least `lo`."
+    try: vals = [int(t) for t in str(text).split(',') if t.strip()]
+    except ValueError: raise UserError(f'{name}={_show(text)}: must be comma-separated integers') from None
+    if lo is not None and any(v < lo for v in vals): raise UserError(f'{name}={_show(text)}: every entry must be an integer ≥ {lo}')
+    return vals
+
+# %% ../nbs/00_core.ipynb #0c57d829
+def safe_join(root,               # the folder the name must stay in
+              name:str,           # a relative name from the user or a file
+              what:str='name',    # what the name is, for the message
+             ) -> Path:
+    "`root/name`, refusing a name that is empty, absolute, or climbs out of `root` with `..`."
+    s = str(name)
+    bad = (not s.strip() or s.strip() == '.' or '\x00' in s or PurePosixPath(s).is_absolute() or PureWindowsPath(s).anchor
+           or '..' in PurePosixPath(s).parts or '..' in PureWindowsPath(s).parts)
+    if bad: raise UserError(f"{what} {s!r} would lead outside {root}: use a plain relative name, without '..' or a leading '/'")
+    return Path(root)/s
+
+# %% ../nbs/00_core.ipynb #a0485d5b
+USER_ERRORS = (UserError, FileNotFoundError, NotADirectoryError, PermissionError)
+
+def _in_cli(f) -> bool:
+    "Whether `f` itself runs as the console script (fastcore's `call_parse` parsed sys.argv for it), not as a Python call."
+    try: from fastcore.script import _cli_func
+    except ImportError: return Path(sys.argv[0]).name == f.__name__
+    return _cli_func.get() is f
+
+def cli_errors(func):
+    "Console-script wrapper (under `@call_parse`): a user error prints `prog: error: msg` and exits 2; traceback with `--debug`."
+    @functools.wraps(func)
+    def _f(*args, **kwargs):
+        try: return func(*args, **kwargs)
+        except USER_ERRORS as e:
+            if not _in_cli(_f): raise
+            if kwargs.get('debug'): traceback.print_exc()
+            msg = ' '.join(str(e).split()) or type(e).__name__
+            print(f'{func.__name__}: error: {msg}', file=sys.stderr)
+            sys.exit(2)
+    return _f

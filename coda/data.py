@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 import coda
-from .core import lanczos_resize
+from .core import lanczos_resize, to_8bit, to_channels, common_channels, UserError, check, check_range
 
 # %% auto #0
 __all__ = ['PKG_DIR', 'CLASS_DIR', 'SPECS', 'DIGIT_CLASSES', 'FMNIST_FILES', 'FMNIST_NAMES', 'FMNIST_DIRS', 'IMG_EXTS',
            'read_list', 'imagenet_names', 'class_prompt', 'Spec', 'places_prompt', 'get_spec', 'ImageDataset',
            'ArrayDataset', 'load_digits_dataset', 'read_idx', 'find_fashion_mnist', 'load_fashion_mnist',
-           'FolderDataset', 'load_dataset', 'Subsample', 'subsample', 'check_counts']
+           'FolderDataset', 'load_dataset', 'Subsample', 'subsample', 'check_counts', 'check_same_classes']
 
 # %% ../nbs/10_data.ipynb #9cfe63b4
 PKG_DIR = Path(coda.__file__).resolve().parent
@@ -62,7 +62,7 @@ def get_spec(name:str) -> Spec:
     if name in _PLACES_SPECS:
         cls = read_list(_PLACES_SPECS[name])
         return Spec(name, cls, [places_prompt(c) for c in cls])
-    raise ValueError(f"unknown dataset spec {name!r}; known specs: {', '.join(SPECS)}, "
+    raise UserError(f"unknown dataset spec {name!r}; known specs: {', '.join(SPECS)}, "
                      "or 'folder', 'digits', 'fashion-mnist', 'offline'")
 
 # %% ../nbs/10_data.ipynb #5f33e508
@@ -71,6 +71,10 @@ class ImageDataset:
     name:str; split:str; classes:list; prompts:list
     def sources(self, ci:int) -> list: raise NotImplementedError
     def open(self, src:str) -> Image.Image: raise NotImplementedError
+    def mode_of(self, src:str) -> str|None:
+        "The PIL mode of source `src` (None if it cannot be read)."
+        try: return self.open(src).mode
+        except Exception: return None
     def counts(self) -> list:
         "Number of images per class."
         return [len(self.sources(i)) for i in range(len(self.classes))]
@@ -78,14 +82,24 @@ class ImageDataset:
     def key(self) -> dict:
         "What a cache of this dataset depends on."
         return dict(name=self.name, split=self.split, classes=list(self.classes), counts=self.counts())
+    def scan_channels(self, srcs=None) -> int:
+        "1 if every image of `srcs` (default: all) is grey, else 3 (unreadable images are left out)."
+        srcs = [s for ci in range(len(self.classes)) for s in self.sources(ci)] if srcs is None else srcs
+        return common_channels([m for m in map(self.mode_of, srcs) if m is not None])
+    @property
+    def channels(self) -> int:
+        "The dataset's one channel count, decided once (`scan_channels` over every image)."
+        if getattr(self, '_channels', None) is None: self._channels = self.scan_channels()
+        return self._channels
     def to_arrays(self, size=None, # resize every image to this side (Lanczos)
                   classes=None):   # class indices to load (default all)
-        "All images as uint8 `N×H×W×C` and int64 labels."
+        "All images as uint8 `N×H×W×C` (C = 3 if any image has colour, else 1) and int64 labels."
         xs, ys = [], []
         for ci in (range(len(self.classes)) if classes is None else classes):
             for s in self.sources(ci):
-                im = self.open(s)
+                im = to_8bit(self.open(s))
                 xs.append(np.asarray(lanczos_resize(im, size) if size else im)); ys.append(ci)
+        if any(a.ndim == 3 for a in xs): xs = [a if a.ndim == 3 else np.repeat(a[..., None], 3, -1) for a in xs]   # = PIL's L → RGB
         x = np.stack(xs)
         return (x[..., None] if x.ndim == 3 else x), np.array(ys, dtype=np.int64)
     def __repr__(self):
@@ -98,6 +112,7 @@ class ArrayDataset(ImageDataset):
         self.name, self.split, self.images, self.labels = name, split, images, np.asarray(labels)
         self.classes, self.prompts = list(classes), list(prompts)
         self._rows = [np.flatnonzero(self.labels == i) for i in range(len(self.classes))]
+        self._channels = 1 if images.ndim == 3 or images.shape[-1] < 3 else 3
     def sources(self, ci): return [f'{self.name}/{self.split}/{r:06d}' for r in self._rows[ci]]
     def _row(self, src):
         name, split, r = src.rsplit('/', 2)
@@ -125,7 +140,7 @@ def load_digits_dataset(split:str='train') -> ArrayDataset:
                         [f'a handwritten digit {c}' for c in DIGIT_CLASSES])
 
 def _is_test(split):
-    if split not in ('train', 'val', 'test'): raise ValueError(f"unknown split {split!r}: use 'train', 'val' or 'test'")
+    if split not in ('train', 'val', 'test'): raise UserError(f"unknown split {split!r}: use 'train', 'val' or 'test'")
     return split != 'train'
 
 def _split_name(split): return 'train' if split == 'train' else 'test'
@@ -142,10 +157,10 @@ def read_idx(fn) -> np.ndarray:
     op = gzip.open if str(fn).endswith('.gz') else open
     with op(fn, 'rb') as f: data = f.read()
     zero, dtype, ndim = struct.unpack('>HBB', data[:4])
-    if zero != 0 or dtype != 0x08: raise ValueError(f'{fn}: not an unsigned-byte IDX file (magic {data[:4].hex()})')
+    if zero != 0 or dtype != 0x08: raise UserError(f'{fn}: not an unsigned-byte IDX file (magic {data[:4].hex()})')
     shape = struct.unpack(f'>{ndim}I', data[4:4 + 4*ndim])
     arr = np.frombuffer(data, np.uint8, offset=4 + 4*ndim)
-    if arr.size != int(np.prod(shape)): raise ValueError(f'{fn}: truncated, {arr.size} of {int(np.prod(shape))} bytes')
+    if arr.size != int(np.prod(shape)): raise UserError(f'{fn}: truncated, {arr.size} of {int(np.prod(shape))} bytes')
     return arr.reshape(shape)
 
 # %% ../nbs/10_data.ipynb #b9e94cf0
@@ -163,7 +178,7 @@ def load_fashion_mnist(split:str='train', root=None) -> ArrayDataset:
     d, s = find_fashion_mnist(root), ('test' if _is_test(split) else 'train')
     xf, yf = FMNIST_FILES[s]
     x, y = read_idx(d/xf), read_idx(d/yf)
-    if len(x) != len(y): raise ValueError(f'{d/xf} has {len(x)} images but {d/yf} has {len(y)} labels')
+    if len(x) != len(y): raise UserError(f'{d/xf} has {len(x)} images but {d/yf} has {len(y)} labels')
     safe = [n.lower().replace('/', '_').replace(' ', '_') for n in FMNIST_NAMES]
     return ArrayDataset('fashion-mnist', s, x, y, safe, [n.split('/')[0].lower() for n in FMNIST_NAMES])
 
@@ -172,7 +187,8 @@ IMG_EXTS = {'.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff', '.gif', '
 
 class FolderDataset(ImageDataset):
     "Images in `root/split/<class>/` (or `root/<class>/` when split is None)."
-    def __init__(self, root, split:str|None='train', classes=None, prompts=None, name=None):
+    def __init__(self, root, split:str|None='train', classes=None, prompts=None, name=None,
+                 channels:int|None=None): # convert every image to 1 or 3 channels (None: 8-bit L or RGB as stored)
         self.root, self.split, self.name = Path(root), split, name or Path(root).name
         if not self.root.is_dir(): raise FileNotFoundError(f'dataset root {self.root} does not exist or is not a folder')
         self.dir = self.root/split if split else self.root
@@ -181,6 +197,7 @@ class FolderDataset(ImageDataset):
         self.classes = list(classes) if classes is not None else sorted(p.name for p in self.dir.iterdir() if p.is_dir())
         if not self.classes: raise FileNotFoundError(f'{self.dir} holds no class folders')
         self.prompts = list(prompts) if prompts is not None else [c.replace('_', ' ') for c in self.classes]
+        self.fixed_channels = self._channels = channels
         self._src = [self._scan(i) for i in range(len(self.classes))]
     def _scan(self, ci):
         d = self.dir/self.classes[ci]
@@ -190,9 +207,14 @@ class FolderDataset(ImageDataset):
         return fs
     def sources(self, ci): return self._src[ci]
     def open(self, src):
-        with Image.open(src) as im: im.load(); return im.copy()
+        with Image.open(src) as im: im.load(); im = im.copy()
+        return to_channels(im, self.fixed_channels) if self.fixed_channels else to_8bit(im)
+    def mode_of(self, src):
+        try:
+            with Image.open(src) as im: return im.mode   # the header only
+        except Exception: return None
     @property
-    def key(self): return dict(super().key, root=str(self.root.resolve()))
+    def key(self): return dict(super().key, root=str(self.root.resolve()), **({'channels': self.fixed_channels} if self.fixed_channels else {}))
 
 # %% ../nbs/10_data.ipynb #e077d938
 def load_dataset(name:str='offline', # spec name, 'folder', 'digits', 'fashion-mnist' or 'offline'
@@ -206,7 +228,7 @@ def load_dataset(name:str='offline', # spec name, 'folder', 'digits', 'fashion-m
     if name == 'digits': return load_digits_dataset(split)
     if name == 'fashion-mnist': return load_fashion_mnist(split, root)
     if name == 'folder' or name in SPECS:
-        if root is None: raise ValueError(f"dataset {name!r} needs root: a folder with {split}/<class>/ images")
+        if root is None: raise UserError(f"dataset {name!r} needs root (--root): a folder with {split}/<class>/ images")
         if name == 'folder': return FolderDataset(root, split)
         sp = get_spec(name)
         return FolderDataset(root, split, sp.classes, sp.prompts, name=name)
@@ -216,13 +238,14 @@ def load_dataset(name:str='offline', # spec name, 'folder', 'digits', 'fashion-m
 class Subsample(ImageDataset):
     "At most `n` images per class of `ds`, a seeded draw kept in sorted order."
     def __init__(self, ds:ImageDataset, n:int, seed:int=0):
-        if n < 1: raise ValueError(f'per-class subsample size must be >= 1, got {n}')
+        check_range('per_class', n, 1)
         self.ds, self.n, self.seed = ds, n, seed
         self.name, self.split, self.classes, self.prompts = f'{ds.name}-n{n}s{seed}', ds.split, ds.classes, ds.prompts
         rng = np.random.default_rng(seed)
         self._src = [sorted(rng.choice(s, min(n, len(s)), replace=False).tolist()) for s in map(ds.sources, range(len(ds.classes)))]
     def sources(self, ci): return self._src[ci]
     def open(self, src): return self.ds.open(src)
+    def mode_of(self, src): return self.ds.mode_of(src)
     @property
     def key(self): return dict(super().key, base=self.ds.key, n=self.n, seed=self.seed)
 
@@ -238,7 +261,20 @@ def check_counts(ds:ImageDataset, ipc:int, allow_fewer:bool=False,
     for i in (range(len(ds.classes)) if classes is None else classes):
         n = len(ds.sources(i))
         if n < ipc and not allow_fewer:
-            raise ValueError(f"class {i} {ds.classes[i]!r} ({ds.prompts[i]}) has {n} images, fewer than ipc={ipc}; "
+            raise UserError(f"class {i} {ds.classes[i]!r} ({ds.prompts[i]}) has {n} images, fewer than ipc={ipc}; "
                              f"pass allow_fewer=True (--allow_fewer) to keep all {n} of them")
         out.append(min(n, ipc))
     return out
+
+# %% ../nbs/10_data.ipynb #03fadbe2
+def _some(names, k=5): return ', '.join(map(repr, names[:k])) + (f', … ({len(names)} in all)' if len(names) > k else '')
+
+def check_same_classes(a:list, b:list,                 # two class lists
+                       a_what:str='the training set',  # what each list belongs to, for the message
+                       b_what:str='the validation split'):
+    "Raise a UserError naming the classes that either list lacks."
+    sa, sb = set(a), set(b)
+    miss_b, miss_a = [c for c in a if c not in sb], [c for c in b if c not in sa]
+    msgs = ([f'{b_what} lacks {len(miss_b)} class(es) of {a_what}: {_some(miss_b)}'] if miss_b else []) + \
+           ([f'{a_what} lacks {len(miss_a)} class(es) of {b_what}: {_some(miss_a)}'] if miss_a else [])
+    check(not msgs, '; '.join(msgs))

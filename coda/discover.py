@@ -12,10 +12,11 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import euclidean_distances
 from sklearn.preprocessing import StandardScaler
 from sklearn.decomposition import PCA
+from .core import UserError, check_range
 
 # %% auto #0
-__all__ = ['METHOD_SPACE', 'Selection', 'umap_limits', 'embed', 'relaxed_sizes', 'safety_factor', 'select_representatives',
-           'discover_class', 'discover_classes']
+__all__ = ['UMAP_MIN_ROWS', 'METHOD_SPACE', 'Selection', 'umap_limits', 'embed', 'relaxed_sizes', 'safety_factor',
+           'select_representatives', 'discover_class', 'discover_classes']
 
 # %% ../nbs/30_discover.ipynb #1c33865f
 @dataclass
@@ -33,6 +34,8 @@ class Selection:
 # %% ../nbs/30_discover.ipynb #ce59cd31
 def _scale(x): return StandardScaler().fit_transform(np.asarray(x))
 
+UMAP_MIN_ROWS = 3   # umap-learn fails on fewer rows ("zero-size array to reduction operation maximum")
+
 def umap_limits(n:int, n_components:int, n_neighbors:int) -> tuple:
     "UMAP's dimension and neighbour count capped for a class of `n` rows (spectral init needs dim ≤ n−2)."
     return max(1, min(n_components, n - 2)), max(2, min(n_neighbors, n - 1))
@@ -40,7 +43,8 @@ def umap_limits(n:int, n_components:int, n_neighbors:int) -> tuple:
 def _reduce(z, reduce='umap', n_components=50, n_neighbors=15, min_dist=0.0, seed=42):
     if reduce == 'none': return np.asarray(z)
     if reduce == 'pca': return PCA(n_components=min(n_components, *z.shape), random_state=seed).fit_transform(z)
-    if reduce != 'umap': raise ValueError(f"reduce must be 'umap', 'pca' or 'none', not {reduce!r}")
+    if reduce != 'umap': raise UserError(f"reduce must be 'umap', 'pca' or 'none', not {reduce!r}")
+    if len(z) < UMAP_MIN_ROWS: return np.asarray(z)   # too few rows for UMAP: no reduction (see "Small classes")
     import umap
     n_components, n_neighbors = umap_limits(len(z), n_components, n_neighbors)
     with warnings.catch_warnings():
@@ -246,7 +250,9 @@ def select_representatives(embedding,          # (n, d) class points in the disc
                           ) -> Selection:
     "Initial HDBSCAN, then the post-processing to exactly `ipc` distinct representative rows."
     X = np.asarray(embedding)
-    if variant not in ('reference', 'paper'): raise ValueError(f"variant must be 'reference' or 'paper', not {variant!r}")
+    if variant not in ('reference', 'paper'): raise UserError(f"variant must be 'reference' or 'paper', not {variant!r}")
+    check_range('ipc', ipc, 1); check_range('min_cluster_size', min_cluster_size, 2)   # hdbscan needs 2 or more
+    check_range('min_samples', min_samples, 1, optional=True); check_range('seed', seed, 0, 2**32 - 1)
     if len(X) < ipc: return _too_few(len(X), ipc, allow_fewer)
     t0 = time.perf_counter(); st = _initial_state(X, min_cluster_size, min_samples, seed); t1 = time.perf_counter()
     strategy = _strategies(st, ipc, min_cluster_size, variant) if st.M < ipc else None
@@ -260,7 +266,7 @@ def select_representatives(embedding,          # (n, d) class points in the disc
     return sel
 
 def _too_few(n, ipc, allow_fewer):
-    if not allow_fewer: raise ValueError(f"class has {n} rows, fewer than ipc={ipc}; pass allow_fewer=True to keep all {n}")
+    if not allow_fewer: raise UserError(f"class has {n} rows, fewer than ipc={ipc}; pass allow_fewer=True to keep all {n}")
     return Selection(np.arange(n, dtype=np.int64), ['all_rows']*n, np.ones(n, dtype=np.int64), dict(strategy='all_rows', ipc=ipc))
 
 # %% ../nbs/30_discover.ipynb #e4bb730a
@@ -289,12 +295,19 @@ def discover_class(features,              # (n, d) raw features of one class, ro
                    n_components:int=50,   # embedding dimension
                   ) -> Selection:
     "The per-class discovery chain from raw features to `ipc` representative rows."
-    if method not in _METHODS: raise ValueError(f"method must be one of {', '.join(_METHODS)}, not {method!r}")
+    if method not in _METHODS: raise UserError(f"method must be one of {', '.join(_METHODS)}, not {method!r}")
+    check_range('ipc', ipc, 1); check_range('n_neighbors', n_neighbors, 2); check_range('n_components', n_components, 1)
+    check_range('min_cluster_size', min_cluster_size, 2); check_range('min_samples', min_samples, 1, optional=True)
+    check_range('seed', seed, 0, 2**32 - 1); check_range('umap_seed', umap_seed, 0, 2**32 - 1)
     reduce = reduce or METHOD_SPACE[method]
     features = np.asarray(features)
     if len(features) < ipc: return _too_few(len(features), ipc, allow_fewer)
     t = [time.perf_counter()]
     raw = method == 'random' or (method != 'coda' and reduce == 'none')   # baselines on the raw features
+    if reduce == 'umap' and not raw and len(features) < UMAP_MIN_ROWS:
+        warnings.warn(f'class of {len(features)} rows: too few for UMAP (it needs {UMAP_MIN_ROWS}); selecting in the standardized '
+                      'feature space, without reduction')
+        reduce = 'none'
     z = None if raw else _scale(features); t.append(time.perf_counter())
     emb = None if raw else _reduce(z, reduce, n_components, n_neighbors, 0.0, umap_seed); t.append(time.perf_counter())
     sel = (select_representatives(emb, ipc, min_cluster_size, min_samples, variant, seed) if method == 'coda'

@@ -4,32 +4,78 @@
 
 # %% ../nbs/20_encode.ipynb #92544689
 from __future__ import annotations
-import json, os, warnings
+import json, os, re, socket, warnings
+from urllib.parse import urlparse
 from pathlib import Path
 import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 from fastcore.basics import patch
 from .core import atomic_path, save_json, load_json, save_npy, stable_hash, short_hash, lanczos_resize, to_rgb
+from .core import to_8bit, to_channels, common_channels, UserError, check, safe_join
 
 # %% auto #0
-__all__ = ['SDXL_VAE', 'CLIP_MEAN', 'CLIP_STD', 'PixelEncoder', 'load_vae', 'VAEEncoder', 'CLIPEncoder', 'get_encoder',
-           'encode_sources', 'LatentCache']
+__all__ = ['SDXL_VAE', 'CLIP_MEAN', 'CLIP_STD', 'PixelEncoder', 'hub_online', 'load_pretrained', 'load_vae', 'VAEEncoder',
+           'CLIPEncoder', 'get_encoder', 'encode_sources', 'LatentCache']
 
 # %% ../nbs/20_encode.ipynb #7f69cb6e
 def _to_unit(img:Image.Image, size, rgb:bool) -> np.ndarray:
-    "PIL image → float32 C×H×W in [−1, 1]."
-    if rgb: img = to_rgb(img)
+    "PIL image → float32 C×H×W in [−1, 1] (8 bits first: 16-bit scaled, alpha dropped)."
+    img = to_rgb(img) if rgb else to_8bit(img)
     if size: img = lanczos_resize(img, size)
     a = np.asarray(img, dtype=np.float32) / 127.5 - 1
     return a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
 
 class PixelEncoder:
-    "Pixels as features: C×H×W floats in [−1, 1]."
+    "Pixels as features: C×H×W floats in [−1, 1], one channel count for all images."
     def __init__(self, size:int|None=None, rgb:bool=False): self.size, self.rgb = size, rgb
     @property
     def key(self): return dict(name='pixel', size=self.size, rgb=self.rgb)
-    def __call__(self, imgs): return np.stack([_to_unit(im, self.size, self.rgb) for im in imgs])
+    @property
+    def channels(self): return 3 if self.rgb else None   # None: the images' (the dataset's) own
+    def __call__(self, imgs):
+        c = 3 if self.rgb else common_channels([im.mode for im in imgs])
+        return np.stack([_to_unit(to_channels(im, c), self.size, False) for im in imgs])
+
+# %% ../nbs/20_encode.ipynb #98437d07
+_HUB_ID = re.compile(r'^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$')
+
+def hub_online(timeout:float=3.0) -> bool:
+    "Whether the Hugging Face hub (HF_ENDPOINT) accepts a connection within `timeout` s; False with HF_HUB_OFFLINE=1."
+    from huggingface_hub import constants
+    if constants.HF_HUB_OFFLINE or os.environ.get('HF_HUB_OFFLINE', '').lower() in ('1', 'true', 'yes', 'on'): return False
+    if any(os.environ.get(k) for k in ('HTTPS_PROXY', 'https_proxy', 'ALL_PROXY', 'all_proxy')): return True   # only the proxy can tell
+    u = urlparse(constants.ENDPOINT)
+    try: socket.create_connection((u.hostname, u.port or (443 if u.scheme == 'https' else 80)), timeout).close()
+    except OSError: return False
+    return True
+
+def _hub_errors():
+    errs = [OSError, ValueError]
+    for mod, name in [('huggingface_hub.errors', 'HfHubHTTPError'), ('httpx', 'HTTPError'), ('requests', 'RequestException')]:
+        try: errs.append(getattr(__import__(mod, fromlist=[name]), name))
+        except (ImportError, AttributeError): pass
+    return tuple(errs)
+
+def _first(e): return (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+
+def load_pretrained(cls,              # a class with `from_pretrained` (AutoencoderKL, a pipeline, a transformers model)
+                    name,             # a local folder or a hub id
+                    what:str='model', # what it is, for the message
+                    **kw):
+    "`cls.from_pretrained(name, **kw)`: a local folder, or a hub id (from the cache alone when the hub is unreachable); one-line errors."
+    s = str(name); p = Path(s).expanduser()
+    if p.exists():
+        try: return cls.from_pretrained(str(p), **kw)
+        except (OSError, ValueError) as e: raise UserError(f'{what} folder {s} cannot be loaded: {_first(e)}') from e
+    if not _HUB_ID.match(s) or '..' in s or '--' in s: raise FileNotFoundError(f'{what} folder {s} does not exist')
+    online = hub_online()
+    try: return cls.from_pretrained(s, local_files_only=not online, **kw)
+    except _hub_errors() as e:
+        why = 'the hub cannot be reached and it is not in the local cache' if not online else _first(e)
+        raise UserError(f"{what} {s!r} is not a local folder and cannot be loaded from the Hugging Face hub ({why}); "
+                        "pass a local folder (saved with save_pretrained, or a downloaded snapshot), or run once with network "
+                        "access to fill the cache; offline, set HF_HUB_OFFLINE=1 so that nothing waits on the network") from e
 
 # %% ../nbs/20_encode.ipynb #77fcacfb
 SDXL_VAE = 'madebyollin/sdxl-vae-fp16-fix'
@@ -40,7 +86,7 @@ def load_vae(vae=SDXL_VAE, dtype=None, device=None):
     if isinstance(vae, (str, Path)):
         p = Path(vae)
         sub = 'vae' if (p/'vae'/'config.json').exists() else None
-        vae = AutoencoderKL.from_pretrained(str(vae), subfolder=sub, torch_dtype=dtype)
+        vae = load_pretrained(AutoencoderKL, vae, 'VAE', subfolder=sub, torch_dtype=dtype)
     return vae.to(device=device, dtype=dtype) if (device or dtype) else vae
 
 def _module_key(m) -> str:
@@ -53,6 +99,7 @@ def _module_key(m) -> str:
 # %% ../nbs/20_encode.ipynb #e1b433fa
 class VAEEncoder:
     "SDXL-VAE latents: Lanczos resize, [−1, 1], `latent_dist.mean · scaling_factor`."
+    channels = 3
     def __init__(self, vae=SDXL_VAE, # hub id, local folder or AutoencoderKL
                  resolution:int=1024,  # side of the (square) VAE input
                  device=None, dtype=None, batch_size:int=8):
@@ -61,17 +108,22 @@ class VAEEncoder:
         self.dtype = dtype or (torch.float16 if str(self.device).startswith('cuda') else torch.float32)
         self.name = str(vae) if isinstance(vae, (str, Path)) else f'module:{_module_key(vae)}'
         self.vae = load_vae(vae, self.dtype, self.device).eval()
+        self.upcast = self.dtype == torch.float16 and bool(getattr(self.vae.config, 'force_upcast', False))
         self.resolution, self.batch_size = resolution, batch_size
     @property
-    def key(self): return dict(name='vae', model=self.name, resolution=self.resolution, dtype=str(self.dtype))
+    def key(self): return dict(name='vae', model=self.name, resolution=self.resolution, dtype=str(self.dtype), **({'upcast': 'float32'} if self.upcast else {}))
     def __call__(self, imgs):
         import torch
-        out = []
-        for i in range(0, len(imgs), self.batch_size):
-            x = torch.from_numpy(np.stack([_to_unit(im, self.resolution, True) for im in imgs[i:i+self.batch_size]]))
-            with torch.no_grad():
-                z = self.vae.encode(x.to(self.device, self.dtype)).latent_dist.mean * self.vae.config.scaling_factor
-            out.append(z.float().cpu().numpy())
+        dt, out = (torch.float32 if self.upcast else self.dtype), []
+        if self.upcast: self.vae.to(dtype=torch.float32)   # diffusers' force_upcast: fp16 weights, fp32 while encoding
+        try:
+            for i in range(0, len(imgs), self.batch_size):
+                x = torch.from_numpy(np.stack([_to_unit(im, self.resolution, True) for im in imgs[i:i+self.batch_size]]))
+                with torch.no_grad():
+                    z = self.vae.encode(x.to(self.device, dt)).latent_dist.mean * self.vae.config.scaling_factor
+                out.append(z.float().cpu().numpy())
+        finally:
+            if self.upcast: self.vae.to(dtype=self.dtype)
         return np.concatenate(out)
 
 # %% ../nbs/20_encode.ipynb #980462a6
@@ -86,12 +138,13 @@ def _clip_pixels(img, size):
 
 class CLIPEncoder:
     "CLIP image embeddings (`image_embeds`) from a hub id, a folder or a built model."
+    channels = 3
     def __init__(self, model='openai/clip-vit-large-patch14', device=None, batch_size:int=32):
         import torch
         from transformers import CLIPVisionModelWithProjection
         self.device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
         self.name = str(model) if isinstance(model, (str, Path)) else f'module:{_module_key(model)}'
-        self.model = (CLIPVisionModelWithProjection.from_pretrained(str(model)) if isinstance(model, (str, Path)) else model).to(self.device).eval()
+        self.model = (load_pretrained(CLIPVisionModelWithProjection, model, 'CLIP model') if isinstance(model, (str, Path)) else model).to(self.device).eval()
         self.size, self.batch_size = self.model.config.image_size, batch_size
     @property
     def key(self): return dict(name='clip', model=self.name, resolution=self.size)
@@ -110,7 +163,7 @@ def get_encoder(name:str='pixel', # 'pixel', 'vae' or 'clip'
     if name == 'pixel': return PixelEncoder(resolution, **kw)
     if name == 'vae': return VAEEncoder(model or SDXL_VAE, resolution or 1024, **kw)
     if name == 'clip': return CLIPEncoder(model or 'openai/clip-vit-large-patch14', **kw)
-    raise ValueError(f"unknown encoder {name!r}: use 'pixel', 'vae' or 'clip'")
+    raise UserError(f"unknown encoder {name!r}: use 'pixel', 'vae' or 'clip'")
 
 # %% ../nbs/20_encode.ipynb #9d29f3be
 def _open_all(ds, srcs):
@@ -121,11 +174,17 @@ def _open_all(ds, srcs):
         except Exception as e: bad.append((s, f'{type(e).__name__}: {e}'))
     return ok, bad
 
+def _for_encoder(encoder, ds, imgs) -> list:
+    "The images as `encoder` gets them: in the dataset's one channel count, unless the encoder fixes its own."
+    if getattr(encoder, 'channels', None) is not None: return imgs
+    c = ds.channels
+    return [to_channels(im, c) for im in imgs]
+
 def encode_sources(encoder, ds, srcs) -> np.ndarray:
     "Encode the given sources of `ds` (all must be readable)."
     ok, bad = _open_all(ds, srcs)
     if bad: raise OSError(f'cannot read {len(bad)} image(s): ' + '; '.join(f'{s} ({e})' for s, e in bad))
-    return encoder([im for _, im in ok])
+    return encoder(_for_encoder(encoder, ds, [im for _, im in ok]))
 
 # %% ../nbs/20_encode.ipynb #0a719c46
 class LatentCache:
@@ -135,7 +194,7 @@ class LatentCache:
         self.ds, self.encoder, self.dtype, self.chunk = ds, encoder, np.dtype(dtype), chunk
         self.key = dict(dataset=ds.key, encoder=encoder.key, dtype=self.dtype.name)
         name = f"{ds.name}-{ds.split}-{encoder.key['name']}-{short_hash(self.key)}"
-        self.dir = Path(root) if exact else Path(root)/name
+        self.dir = Path(root) if exact else safe_join(root, name, 'cache folder name')
         self._check_key()
     def _check_key(self):
         kf = self.dir/'key.json'
@@ -143,7 +202,7 @@ class LatentCache:
             old, new = load_json(kf), json.loads(json.dumps(self.key, default=str))
             if old != new:
                 diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-                raise ValueError(f'cache folder {self.dir} was written for another key (differs in: {", ".join(diff)}); '
+                raise UserError(f'cache folder {self.dir} was written for another key (differs in: {", ".join(diff)}); '
                                  'pass another cache folder or delete this one')
         else: save_json(self.key, kf)
 
@@ -160,7 +219,7 @@ def _part(self:LatentCache, ci:int, k:int):
     if f.exists() and m.exists(): return load_json(m)
     srcs = self.ds.sources(ci)[k*self.chunk:(k+1)*self.chunk]
     ok, bad = _open_all(self.ds, srcs)
-    feats = self.encoder([im for _, im in ok]) if ok else np.zeros((0,), self.dtype)
+    feats = self.encoder(_for_encoder(self.encoder, self.ds, [im for _, im in ok])) if ok else np.zeros((0,), self.dtype)
     save_npy(np.asarray(feats).astype(self.dtype), f)
     man = dict(sources=[s for s, _ in ok], skipped=[list(b) for b in bad])
     save_json(man, m)
@@ -174,7 +233,7 @@ def _join(self:LatentCache, ci:int, n_parts:int):
     mans = [load_json(self.dir/f'{ci:04d}.part{k:05d}.json') for k in range(n_parts)]
     arrs = [np.load(self.dir/f'{ci:04d}.part{k:05d}.npy', mmap_mode='r') for k in range(n_parts)]
     arrs = [a for a in arrs if a.ndim > 1]
-    if not arrs: raise OSError(f'class {ci} {self.ds.classes[ci]!r}: none of its {len(self.ds.sources(ci))} images could be read')
+    if not arrs: raise UserError(f'class {ci} {self.ds.classes[ci]!r}: none of its {len(self.ds.sources(ci))} images could be read')
     n = sum(len(a) for a in arrs)
     with atomic_path(f) as t:
         out = np.lib.format.open_memmap(t, mode='w+', dtype=self.dtype, shape=(n, *arrs[0].shape[1:]))

@@ -23,6 +23,12 @@ __all__ = ['OFFLINE_WIDTH', 'PROTOCOLS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'epoch
            'iter_jobs', 'run_jobs', 'evaluate_set', 'evaluate_items', 'runs_frame', 'rded_batch_size',
            'soft_label_params', 'shuffle_patches', 'load_teacher', 'train_soft', 'collect_results', 'coda_evaluate']
 
+# %% ../nbs/50_evaluate.ipynb #945b6bbf
+import pickle
+from .core import UserError, check, check_range, parse_ints, safe_join, cli_errors
+from .data import check_same_classes
+from .models import MODEL_NAMES, _MODELS
+
 # %% ../nbs/50_evaluate.ipynb #4e67eacf
 def epochs_for_ipc(ipc:int,           # images per class
                    n_classes:int=10,  # number of classes
@@ -413,6 +419,29 @@ def _soft_sched(opt, p):
     f = (lambda e: 0.5*(1 + math.cos(math.pi*e/E/2))) if p['schedule'] == 'rded' else (lambda e: 0.5*(1 + math.cos(math.pi*e/E)))
     return torch.optim.lr_scheduler.LambdaLR(opt, f)
 
+# %% ../nbs/50_evaluate.ipynb #6be16d4e
+def _read_teacher(p:Path, arch=None, model_kw=None) -> tuple:
+    "(arch, model_kw, state_dict) of a teacher file, read without running pickled code: torch.load(weights_only=True) or safetensors."
+    if p.suffix == '.safetensors':
+        from safetensors import safe_open
+        from safetensors.torch import load_file
+        try:
+            with safe_open(str(p), 'pt') as f: meta = f.metadata() or {}
+            sd = load_file(str(p))
+        except Exception as e: raise UserError(f'teacher {p}: not a readable .safetensors file ({e})') from e
+        arch, kw = arch or meta.get('arch'), model_kw if model_kw is not None else json.loads(meta.get('model_kw', '{}'))
+        check(arch, f"teacher {p}: a .safetensors teacher needs its architecture: give arch (--teacher_arch), or save it with metadata={{'arch': ...}}")
+        return arch, kw, sd
+    try: obj = torch.load(p, map_location='cpu', weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise UserError(f'teacher {p}: refused: it holds pickled Python objects besides tensors (a saved nn.Module, or worse), and '
+                        'unpickling them can run arbitrary code; save dict(arch=..., model_kw=..., state_dict=model.state_dict()) '
+                        'or a .safetensors file instead') from e
+    except Exception as e: raise UserError(f'teacher {p}: not a readable torch checkpoint ({type(e).__name__}: {e})') from e
+    check(isinstance(obj, dict) and 'state_dict' in obj and (arch or 'arch' in obj),
+          f"teacher {p}: expected a checkpoint dict with 'arch' and 'state_dict' (and optionally 'model_kw')")
+    return arch or obj['arch'], (model_kw if model_kw is not None else obj.get('model_kw', {})), obj['state_dict']
+
 # %% ../nbs/50_evaluate.ipynb #bb6a6f39
 def _soft_step(student, teacher, opt, xb, p, stats, size, g):
     x = random_resized_crop(shuffle_patches(_prep(xb, *stats), p['shuffle_factor'], g), size, p['rrc_scale'], p['rrc_ratio'], p['flip_p'], g)
@@ -423,15 +452,18 @@ def _soft_step(student, teacher, opt, xb, p, stats, size, g):
     opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
     return loss.item()
 
-def load_teacher(teacher, in_ch:int=3, n_classes:int=1000, im_size:int=224) -> nn.Module:
-    "A frozen teacher from a module, a saved module, or a checkpoint `{'arch': name, 'state_dict': ...}`."
+def load_teacher(teacher, in_ch:int=3, n_classes:int=1000, im_size:int=224,
+                 arch:str=None, model_kw:dict=None) -> nn.Module: # override (or, for .safetensors, give) the file's architecture
+    "A frozen teacher: a module, a checkpoint `{'arch', 'model_kw', 'state_dict'}` (`weights_only=True`) or a `.safetensors` state dict."
     if isinstance(teacher, (str, Path)):
-        obj = torch.load(teacher, map_location='cpu', weights_only=False)
-        if isinstance(obj, nn.Module): teacher = obj
-        elif isinstance(obj, dict) and 'arch' in obj:
-            teacher = get_model(obj['arch'], in_ch, n_classes, im_size, **obj.get('model_kw', {}))
-            teacher.load_state_dict(obj['state_dict'])
-        else: raise ValueError(f"{teacher}: expected a saved nn.Module or a dict with 'arch' and 'state_dict'")
+        p = Path(teacher)
+        if not p.is_file(): raise FileNotFoundError(f'teacher {p}: no such file')
+        arch, kw, sd = _read_teacher(p, arch, model_kw)
+        teacher = get_model(arch, in_ch, n_classes, im_size, **kw)
+        try: teacher.load_state_dict(sd)
+        except RuntimeError as e:
+            raise UserError(f'teacher {p}: its weights do not fit {arch} ({in_ch} channels, {n_classes} classes, {im_size} px): '
+                            + ' '.join(str(e).split())[:300]) from e
     for q in teacher.parameters(): q.requires_grad_(False)
     return teacher.eval()
 
@@ -452,7 +484,13 @@ def collect_results(out) -> pd.DataFrame:
     "Every per-seed result under `out` as one DataFrame."
     return runs_frame([load_json(f) for f in sorted(Path(out).rglob('seed*.json'))])
 
+def _check_device(device):
+    if device is None: return
+    try: torch.device(device)
+    except (RuntimeError, TypeError): raise UserError(f'device={device!r}: not a torch device (cpu, cuda, cuda:1, mps)') from None
+
 @call_parse
+@cli_errors
 def coda_evaluate(train:str=None,          # distilled set: a folder root/<class>/*.png (the set R or G)
                   random:int=0,            # instead of a folder: a Random subset with this many images per class
                   dataset:str='offline',   # dataset spec: digits, fashion-mnist, offline, nette, woof, idc, imagenet-a..e, imagenet1k, folder
@@ -465,23 +503,40 @@ def coda_evaluate(train:str=None,          # distilled set: a folder root/<class
                   val_split:str='val',     # split to score on ('val' or 'test')
                   val_per_class:int=0,     # score on the first k validation images per class only (0: all)
                   out:str='results/evaluate', # results folder
-                  name:str=None,           # set name in the results (default: folder name or random-ipc<N>)
+                  name:str=None,           # set name in the results, a folder under --out (default: folder name or random-ipc<N>)
                   device:str=None,         # torch device (default cuda if available)
                   paper:float=None,        # the paper's number for this set, shown in the summary
-                  teacher:str=None,        # teacher checkpoint: RDED soft-label protocol (Table 4) instead of hard labels
+                  teacher:str=None,        # teacher checkpoint (.pt or .safetensors): RDED soft-label protocol (Table 4) instead of hard labels
+                  teacher_arch:str=None,   # the teacher's architecture, for a .safetensors file without 'arch' metadata
                   force:bool=False,        # recompute finished seeds
+                  debug:bool=False,        # on an error, print its traceback too (not just one line)
                  ):
     "Train a network on a distilled folder (or a Random subset) and score it on the real validation split."
-    if (train is None) == (not random): raise ValueError('give either a distilled folder (--train) or --random IPC, not both or neither')
+    if (train is None) == (not random): raise UserError('give either a distilled folder (--train) or --random IPC, not both or neither')
+    for k, v, lo in [('random', random, 0), ('epochs', epochs, 0), ('eval_every', eval_every, 1), ('size', size, 0), ('val_per_class', val_per_class, 0)]:
+        check_range(k, v, lo)
+    seed_list = parse_ints('seeds', seeds, lo=0); check(seed_list, f'seeds={seeds!r}: give at least one seed')
+    check(model_key(model) in _MODELS, f"model={model!r}: unknown; known: {', '.join(MODEL_NAMES)}")
+    name = name or (f'random-ipc{random}' if random else Path(train).name)
+    safe_join(out, name, 'set name (--name)'); _check_device(device)
+    if teacher is not None and not Path(teacher).is_file(): raise FileNotFoundError(f'teacher {teacher}: no such file')
     val_ds = load_dataset(dataset, root, val_split)
-    xv, yv = val_arrays(val_ds, size or None, val_per_class or None)
     if random:
         tr = load_dataset(dataset, root, 'train')
-        fn = lambda s: (lambda r: (r[0], r[1], dict(sources=r[2], selection_seed=s)))(random_subset(tr, random, s, xv.shape[1]))
-        src, name = fn, name or f'random-ipc{random}'
-    else: src, name = train, name or Path(train).name
-    seeds = [int(s) for s in str(seeds).split(',') if s.strip() != '']
-    df = evaluate_set(src, (xv, yv), model, seeds, name, out, ipc=random or None, epochs=epochs or None, eval_every=eval_every,
+        check_same_classes(tr.classes, val_ds.classes, f'the train split of {dataset}', f'the {val_split} split')
+    else:
+        check_same_classes(FolderDataset(train, split=None).classes, val_ds.classes, f'the training set {train}', f'the {val_split} split of {dataset}')
+        src = FolderDataset(train, split=None, classes=val_ds.classes)
+    if val_per_class and isinstance(val_ds, FolderDataset):   # val_arrays opens these one by one: one channel count first
+        val_ds.fixed_channels = val_ds.scan_channels([s for c in range(len(val_ds.classes)) for s in val_ds.sources(c)[:val_per_class]])
+    xv, yv = val_arrays(val_ds, size or None, val_per_class or None)
+    if teacher is not None:                                    # read (and checked) before any training
+        t = load_teacher(teacher, xv.shape[-1], int(yv.max()) + 1, xv.shape[1], arch=teacher_arch)
+        if teacher_arch: teacher = t
+    if random:
+        if isinstance(tr, FolderDataset): tr.fixed_channels = xv.shape[-1]   # the subset in the validation split's channels
+        src = lambda s: (lambda r: (r[0], r[1], dict(sources=r[2], selection_seed=s)))(random_subset(tr, random, s, xv.shape[1]))
+    df = evaluate_set(src, (xv, yv), model, seed_list, name, out, ipc=random or None, epochs=epochs or None, eval_every=eval_every,
                       classes=val_ds.classes, device=device, force=force, log=lambda r: print(json.dumps(r)), teacher=teacher)
     with atomic_path(result_path(out, name, model, 0).parent/'runs.csv') as t: df.to_csv(t, index=False)
     from coda.metrics import summarize_runs

@@ -4,24 +4,45 @@
 
 # %% ../nbs/35_pipeline.ipynb #6793fecf
 from __future__ import annotations
-import json, shutil, warnings
+import hashlib, json, shutil, warnings
 from pathlib import Path
 import numpy as np, pandas as pd
 from fastcore.script import call_parse
 from tqdm.auto import tqdm
 from .core import atomic_path, save_json, load_json, save_npy, save_png, stable_hash, lanczos_resize
+from .core import UserError, check, check_range, check_choice, parse_ints, safe_join, cli_errors
 from .data import load_dataset, check_counts, subsample, ImageDataset, ArrayDataset
 from .encode import LatentCache, PixelEncoder, get_encoder, encode_sources
-from .discover import discover_classes, Selection, METHOD_SPACE
+from .discover import discover_classes, Selection, METHOD_SPACE, UMAP_MIN_ROWS
 
 # %% auto #0
-__all__ = ['METHODS', 'default_params', 'save_selection', 'load_selection', 'discover_dataset', 'sweep_ipcs', 'coda_discover']
+__all__ = ['BACKENDS', 'METHODS', 'default_params', 'check_discover_args', 'save_selection', 'load_selection', 'duplicate_rows',
+           'discover_dataset', 'sweep_ipcs', 'coda_discover']
 
 # %% ../nbs/35_pipeline.ipynb #b7b9730f
 def default_params(ipc:int, n_neighbors=None, min_cluster_size=None) -> dict:
-    "The authors' UMAP/HDBSCAN settings for `ipc`, unless given."
+    "The authors' UMAP/HDBSCAN settings for `ipc`, unless given (None: the default)."
     nn, mcs = (85, 55) if ipc <= 10 else (30, 15)
-    return dict(n_neighbors=n_neighbors or nn, min_cluster_size=min_cluster_size or mcs)
+    return dict(n_neighbors=nn if n_neighbors is None else n_neighbors, min_cluster_size=mcs if min_cluster_size is None else min_cluster_size)
+
+# %% ../nbs/35_pipeline.ipynb #8e1f7e2f
+BACKENDS = ('loky', 'threading', 'multiprocessing', 'dask', 'ray')
+
+def check_discover_args(ipc:int, method:str='coda', reduce:str|None=None, n_components:int=50, n_neighbors:int|None=None,
+                        min_cluster_size:int|None=None, min_samples:int|None=3, variant:str='reference', seed:int=0,
+                        umap_seed:int=42, n_jobs:int=1, image_size:int|None=None, cache_dtype:str='float16', backend:str='loky'):
+    "Raise a UserError naming the first discovery parameter outside its allowed range."
+    check_range('ipc', ipc, 1)
+    check_choice('method', method, tuple(METHOD_SPACE))
+    if reduce is not None: check_choice('reduce', reduce, ('umap', 'pca', 'none'))
+    check_range('n_components', n_components, 1); check_range('n_neighbors', n_neighbors, 2, optional=True)
+    check_range('min_cluster_size', min_cluster_size, 2, optional=True); check_range('min_samples', min_samples, 1, optional=True)
+    check_choice('variant', variant, ('reference', 'paper'))
+    check_range('seed', seed, 0, 2**32 - 1); check_range('umap_seed', umap_seed, 0, 2**32 - 1)
+    check(isinstance(n_jobs, int) and not isinstance(n_jobs, bool) and n_jobs != 0,
+          f'n_jobs={n_jobs}: must be an integer ≥ 1, or negative to count back from the number of cores (-1: all)')
+    check_range('image_size', image_size, 1, optional=True)
+    check_choice('cache_dtype', cache_dtype, ('float16', 'float32', 'float64')); check_choice('backend', backend, BACKENDS)
 
 # %% ../nbs/35_pipeline.ipynb #43042817
 def _jsonable_info(info:dict) -> dict:
@@ -52,12 +73,27 @@ def _check_run(out:Path, run:dict, force:bool):
         if old != json.loads(json.dumps(run, default=str)):
             if not force:
                 diff = sorted(k for k in set(old['params']) | set(run['params']) if old['params'].get(k) != run['params'].get(k))
-                raise ValueError(f"{out} holds a discovery run with other settings (differs in: {', '.join(diff) or 'dataset/encoder'}); "
+                raise UserError(f"{out} holds a discovery run with other settings (differs in: {', '.join(diff) or 'dataset/encoder'}); "
                                  "pass force=True (--force) to replace it, or another out folder")
             shutil.rmtree(out)
     save_json(run, f)
 
 # %% ../nbs/35_pipeline.ipynb #93d4fb7a
+def duplicate_rows(x) -> int:
+    "How many rows of `x` repeat an earlier row exactly."
+    x = np.asarray(x).reshape(len(x), -1)
+    return len(x) - len({hashlib.blake2b(np.ascontiguousarray(r).tobytes(), digest_size=16).digest() for r in x})
+
+def _check_encoded(ds, ci, f, ipc, allow_fewer):
+    "After encoding class `ci`: refuse it if unreadable images left it below IPC; warn if images repeat."
+    n, total, name = len(f), len(ds.sources(ci)), f'class {ci} {ds.classes[ci]!r} ({ds.prompts[ci]})'
+    if n < ipc and not allow_fewer:
+        raise UserError(f'{name}: only {n} of its {total} images could be read, fewer than ipc={ipc}; replace or remove the '
+                        'unreadable files (listed in the warning above), or pass allow_fewer=True (--allow_fewer) to keep all of them')
+    d = duplicate_rows(f)
+    if d: warnings.warn(f'{name}: {d} of its {n} images repeat another image of the class (identical features); '
+                        'its representatives may show the same picture more than once')
+
 def _select_missing(out, cache, todo, n_jobs, backend, progress, kw):
     "Encode and select the classes in `todo` that have no selection file yet."
     miss = [ci for ci in todo if not (out/'selections'/f'{ci:04d}.json').exists()]
@@ -65,15 +101,18 @@ def _select_missing(out, cache, todo, n_jobs, backend, progress, kw):
     feats = []
     for ci in tqdm(miss, desc='encode', disable=not progress):
         f, _ = cache.encode_class(ci, progress=False)
+        _check_encoded(cache.ds, ci, f, kw['ipc'], kw['allow_fewer'])
         feats.append(np.asarray(f, np.float32).reshape(len(f), -1))
-    sels = discover_classes(feats, n_jobs=n_jobs, backend=backend, progress=progress, **kw)
+    with warnings.catch_warnings():
+        warnings.filterwarnings('ignore', message='class of .* too few for UMAP')   # discover_dataset warned, naming the class
+        sels = discover_classes(feats, n_jobs=n_jobs, backend=backend, progress=progress, **kw)
     for ci, sel in zip(miss, sels): save_selection(sel, out/'selections'/f'{ci:04d}.json')
 
 # %% ../nbs/35_pipeline.ipynb #2d50510f
 def _write_class(out, ds, ci, sel, feats, srcs, image_size, latent_encoder):
     "Write class `ci`'s images of R and its representative latents; return its manifest rows."
     picked = [srcs[i] for i in sel.indices]
-    cdir = out/'R'/ds.classes[ci]
+    cdir = safe_join(out/'R', ds.classes[ci], 'class name')
     for j, src in enumerate(picked):
         p = cdir/f'{j:03d}.png'
         if not p.exists():
@@ -87,6 +126,24 @@ def _write_class(out, ds, ci, sel, feats, srcs, image_size, latent_encoder):
     return [dict(class_index=ci, class_name=ds.classes[ci], prompt=ds.prompts[ci], j=j, source=src, row=int(r),
                  origin=o, cluster_size=int(c), image=f'R/{ds.classes[ci]}/{j:03d}.png')
             for j, (src, r, o, c) in enumerate(zip(picked, sel.indices, sel.origins, sel.cluster_sizes))]
+
+# %% ../nbs/35_pipeline.ipynb #5f197522
+def _class_indices(ds, classes) -> list:
+    "The class indices to run (default all), each checked to be one of `ds`'s."
+    todo = list(range(len(ds.classes))) if classes is None else [int(c) for c in classes]
+    bad = [c for c in todo if not 0 <= c < len(ds.classes)]
+    if bad: raise UserError(f'class indices {bad} out of range: {ds.name} has {len(ds.classes)} classes (0–{len(ds.classes) - 1})')
+    check(todo, 'no class to run: classes is empty')
+    for c in todo: safe_join('R', ds.classes[c], 'class name')   # a class name becomes the folder R/<name>
+    return todo
+
+def _warn_small(ds, todo):
+    "Warn, naming them, about the classes too small for UMAP (they are selected without reduction)."
+    for ci in todo:
+        n = len(ds.sources(ci))
+        if n < UMAP_MIN_ROWS:
+            warnings.warn(f'class {ci} {ds.classes[ci]!r} ({ds.prompts[ci]}) has {n} image(s), too few for UMAP (it needs '
+                          f'{UMAP_MIN_ROWS}): it is selected in the standardized feature space, without reduction')
 
 # %% ../nbs/35_pipeline.ipynb #abae3503
 def discover_dataset(ds:ImageDataset, # the training set to distill
@@ -107,13 +164,14 @@ def discover_dataset(ds:ImageDataset, # the training set to distill
                      allow_fewer:bool=False, classes:list|None=None, force:bool=False, progress:bool=True,
                     ) -> pd.DataFrame:
     "Run Distribution Discovery on `ds` and write R, the latents and the manifest to `out`."
+    check_discover_args(ipc, method, reduce, n_components, n_neighbors, min_cluster_size, min_samples, variant, seed, umap_seed,
+                        n_jobs, image_size, cache_dtype, backend)
     out, encoder = Path(out), encoder or PixelEncoder()
-    todo = list(range(len(ds.classes))) if classes is None else [int(c) for c in classes]
-    bad = [c for c in todo if not 0 <= c < len(ds.classes)]
-    if bad: raise ValueError(f'class indices {bad} out of range: {ds.name} has {len(ds.classes)} classes')
+    todo = _class_indices(ds, classes)
     check_counts(ds, ipc, allow_fewer, todo)
     hp = default_params(ipc, n_neighbors, min_cluster_size)
     reduce = reduce or METHOD_SPACE.get(method, 'umap')
+    if reduce == 'umap': _warn_small(ds, todo)
     params = _run_params(ipc, method, reduce, n_components, hp['n_neighbors'], hp['min_cluster_size'], min_samples, variant, seed,
                          umap_seed, allow_fewer, image_size, todo)
     cache = LatentCache(ds, encoder, cache_root, dtype=cache_dtype)
@@ -150,6 +208,7 @@ def sweep_ipcs(ds, ipcs=(1, 10, 50), classes=None, cache_root='data/cache', meth
 
 # %% ../nbs/35_pipeline.ipynb #2120f21f
 @call_parse
+@cli_errors
 def coda_discover(dataset:str='offline', # spec name (nette, woof, idc, imagenet-a..e, imagenet100, imagenet1k, places365-10), folder, digits, fashion-mnist or offline
                   root:str=None,       # dataset root (ImageFolder: ROOT/train/<class>/*)
                   split:str='train',   # split to distill
@@ -163,9 +222,9 @@ def coda_discover(dataset:str='offline', # spec name (nette, woof, idc, imagenet
                   method:str='coda',   # coda | random | kmeans | umap_kmeans | herding
                   reduce:str=None,     # umap | pca | none (default: the method's own space)
                   n_components:int=50, # dimension of the UMAP/PCA space
-                  n_neighbors:int=None, # UMAP n_neighbors (default: authors' value for the IPC)
-                  min_cluster_size:int=None, # HDBSCAN min_cluster_size (default: authors' value for the IPC)
-                  min_samples:int=3,   # HDBSCAN min_samples
+                  n_neighbors:int=None, # UMAP n_neighbors, ≥ 2 (default: authors' value for the IPC)
+                  min_cluster_size:int=None, # HDBSCAN min_cluster_size, ≥ 2 (default: authors' value for the IPC)
+                  min_samples:int=3,   # HDBSCAN min_samples, ≥ 1
                   variant:str='reference', # reference (authors' code) | paper (Algorithm 2 as printed)
                   seed:int=0,          # seed of the selection (K-Means, random)
                   n_jobs:int=1,        # worker processes over classes
@@ -175,15 +234,21 @@ def coda_discover(dataset:str='offline', # spec name (nette, woof, idc, imagenet
                   allow_fewer:bool=False, # keep all images of a class with fewer than IPC
                   force:bool=False,    # replace a run folder written with other settings
                   quiet:bool=False,    # no progress bars
+                  debug:bool=False,    # on an error, print its traceback too (not just one line)
                  ):
     "Distribution Discovery: select IPC real representatives per class and write the set R."
+    check_discover_args(ipc, method, reduce, n_components, n_neighbors, min_cluster_size, min_samples, variant, seed, n_jobs=n_jobs,
+                        image_size=image_size)
+    for k, v in dict(resolution=resolution, latent_resolution=latent_resolution, per_class=per_class).items(): check_range(k, v, 1, optional=True)
+    if encoder is not None: check_choice('encoder', encoder, ('pixel', 'vae', 'clip'))
+    cls = parse_ints('classes', classes, lo=0) if classes is not None else None
     full = load_dataset(dataset, root, split)
     ds = subsample(full, per_class)
+    check_counts(ds, ipc, allow_fewer, _class_indices(ds, cls))        # before any model is loaded
     enc_name = encoder or ('pixel' if isinstance(full, ArrayDataset) else 'vae')
     enc = get_encoder(enc_name, model, resolution)
     lat = get_encoder('vae', model, latent_resolution) if latent_resolution else None
     out = Path(out or f'data/runs/{ds.name}-{method}-ipc{ipc}')
-    cls = [int(c) for c in classes.split(',')] if classes else None
     man = discover_dataset(ds, out, ipc, enc, cache, method=method, reduce=reduce, n_components=n_components,
                            n_neighbors=n_neighbors, min_cluster_size=min_cluster_size, min_samples=min_samples, variant=variant, seed=seed,
                            n_jobs=n_jobs, image_size=image_size, latent_encoder=lat, allow_fewer=allow_fewer,
