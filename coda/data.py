@@ -13,9 +13,9 @@ import coda
 from .core import lanczos_resize, to_8bit, to_channels, common_channels, UserError, check, check_range
 
 # %% auto #0
-__all__ = ['PKG_DIR', 'CLASS_DIR', 'SPECS', 'DIGIT_CLASSES', 'FMNIST_FILES', 'FMNIST_NAMES', 'FMNIST_DIRS', 'IMG_EXTS',
-           'read_list', 'imagenet_names', 'class_prompt', 'Spec', 'places_prompt', 'get_spec', 'ImageDataset',
-           'ArrayDataset', 'load_digits_dataset', 'read_idx', 'find_fashion_mnist', 'load_fashion_mnist',
+__all__ = ['PKG_DIR', 'CLASS_DIR', 'SPECS', 'DIGIT_CLASSES', 'FMNIST_FILES', 'FMNIST_NAMES', 'IMG_EXTS', 'read_list',
+           'imagenet_names', 'class_prompt', 'Spec', 'places_prompt', 'get_spec', 'ImageDataset', 'ArrayDataset',
+           'load_digits_dataset', 'fmnist_dirs', 'read_idx', 'find_fashion_mnist', 'load_fashion_mnist',
            'FolderDataset', 'load_dataset', 'Subsample', 'subsample', 'check_counts', 'check_same_classes']
 
 # %% ../nbs/10_data.ipynb #9cfe63b4
@@ -149,8 +149,13 @@ def _split_name(split): return 'train' if split == 'train' else 'test'
 FMNIST_FILES = {'train': ('train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz'),
                 'test': ('t10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz')}
 FMNIST_NAMES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot']
-FMNIST_DIRS = [os.environ.get('CODA_FASHION_MNIST', ''), '/usr/share/datasets/fashion-mnist',
-               str(PKG_DIR.parent/'data'/'fashion-mnist')]
+
+def fmnist_dirs() -> list:
+    "Where Fashion-MNIST is looked for, in order: `$CODA_FASHION_MNIST`, `$CODA_DATA/fashion-mnist`, Debian's folder, `data/fashion-mnist`.\n\n    `CODA_NO_FASHION_MNIST=1` hides it (the digits path a newcomer without it gets; CI runs the suite both ways)."
+    if os.environ.get('CODA_NO_FASHION_MNIST'): return []
+    env = os.environ.get('CODA_DATA')
+    return [d for d in [os.environ.get('CODA_FASHION_MNIST', ''), str(Path(env)/'fashion-mnist') if env else '',
+                        '/usr/share/datasets/fashion-mnist', str(PKG_DIR.parent/'data'/'fashion-mnist')] if d]
 
 def read_idx(fn) -> np.ndarray:
     "Read an IDX file (optionally gzipped) into a numpy array."
@@ -166,10 +171,11 @@ def read_idx(fn) -> np.ndarray:
 # %% ../nbs/10_data.ipynb #b9e94cf0
 def find_fashion_mnist(root=None) -> Path:
     "The folder holding Fashion-MNIST's four IDX files."
-    cands = [root] if root else [d for d in FMNIST_DIRS if d]
+    cands = [root] if root else fmnist_dirs()
     need = [f for pair in FMNIST_FILES.values() for f in pair]
     for d in cands:
         if all((Path(d)/f).exists() for f in need): return Path(d)
+    if not cands: raise FileNotFoundError('Fashion-MNIST hidden by CODA_NO_FASHION_MNIST')
     raise FileNotFoundError(f"Fashion-MNIST not found: looked for {', '.join(need)} in {', '.join(map(str, cands))}. "
         "On Debian: `apt-get install dataset-fashion-mnist`; or put the four files in a folder and pass it as root.")
 
@@ -218,7 +224,7 @@ class FolderDataset(ImageDataset):
 
 # %% ../nbs/10_data.ipynb #e077d938
 def load_dataset(name:str='offline', # spec name, 'folder', 'digits', 'fashion-mnist' or 'offline'
-                 root=None,           # dataset root (image folders; optional folder for Fashion-MNIST)
+                 root=None,           # dataset root (image folders; optional folder for Fashion-MNIST); default $CODA_DATA/<name>
                  split:str='train',   # 'train' or 'val'/'test'
                 ) -> ImageDataset:
     "Load a dataset by name with the common `ImageDataset` interface."
@@ -228,7 +234,8 @@ def load_dataset(name:str='offline', # spec name, 'folder', 'digits', 'fashion-m
     if name == 'digits': return load_digits_dataset(split)
     if name == 'fashion-mnist': return load_fashion_mnist(split, root)
     if name == 'folder' or name in SPECS:
-        if root is None: raise UserError(f"dataset {name!r} needs root (--root): a folder with {split}/<class>/ images")
+        if root is None and name != 'folder' and os.environ.get('CODA_DATA'): root = Path(os.environ['CODA_DATA'])/name
+        if root is None: raise UserError(f"dataset {name!r} needs root (--root) or CODA_DATA=<folder holding {name}/>: a folder with {split}/<class>/ images")
         if name == 'folder': return FolderDataset(root, split)
         sp = get_spec(name)
         return FolderDataset(root, split, sp.classes, sp.prompts, name=name)
