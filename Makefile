@@ -34,7 +34,7 @@ mini: install fashion-mnist
 	@echo "results: $(CURDIR)/results/mini/main/ (executed notebook, seeds.csv, table.md, comparisons.csv, figures)"
 
 test: install
-	$(BIN)/python -m pytest -q -n 2 --durations=10 tests
+	$(BIN)/python -m pytest -q -n 2 --durations=10 tests $(PYTEST_ARGS)
 
 # Re-resolve the lock in a fresh virtualenv (what `make install` would take without it).
 lock:
