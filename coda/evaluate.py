@@ -17,17 +17,19 @@ from .data import ImageDataset, FolderDataset, load_dataset
 from .models import get_model, model_key
 
 # %% auto #0
-__all__ = ['OFFLINE_WIDTH', 'PROTOCOLS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'epochs_for_ipc', 'hard_label_params', 'dc_params',
-           'protocol_params', 'random_resized_crop', 'cutmix', 'norm_stats', 'match_channels', 'to_device',
-           'set_arrays', 'random_subset', 'val_arrays', 'accuracy', 'train_hard', 'result_path', 'run_key', 'train_job',
-           'iter_jobs', 'run_jobs', 'evaluate_set', 'evaluate_items', 'runs_frame', 'rded_batch_size',
-           'soft_label_params', 'shuffle_patches', 'load_teacher', 'train_soft', 'collect_results', 'coda_evaluate']
+__all__ = ['OFFLINE_WIDTH', 'PROTOCOLS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'epochs_for_ipc', 'hard_label_params', 'authors_params',
+           'dc_params', 'protocol_params', 'random_resized_crop', 'cutmix', 'color_jitter', 'lighting', 'norm_stats',
+           'match_channels', 'to_device', 'set_arrays', 'random_subset', 'resize_center_crop', 'val_transform',
+           'val_arrays', 'accuracy', 'train_hard', 'result_path', 'run_key', 'train_job', 'iter_jobs', 'run_jobs',
+           'evaluate_set', 'evaluate_items', 'runs_frame', 'rded_batch_size', 'soft_label_params', 'shuffle_patches',
+           'load_teacher', 'train_soft', 'collect_results', 'coda_evaluate']
 
 # %% ../nbs/50_evaluate.ipynb #945b6bbf
 import pickle
 from .core import UserError, check, check_range, parse_ints, safe_join, cli_errors
 from .data import check_same_classes
-from .models import MODEL_NAMES, _MODELS
+from .models import MODEL_NAMES, _MODELS, net_kwargs
+from .core import to_8bit
 
 # %% ../nbs/50_evaluate.ipynb #4e67eacf
 def epochs_for_ipc(ipc:int,           # images per class
@@ -51,6 +53,18 @@ def hard_label_params(ipc:int,            # images per class (chooses the epochs
     if n_classes > 100: p.update(lr=0.1, weight_decay=1e-4, batch_size=max(128, p['batch_size']))
     return {**p, **overrides}
 
+# %% ../nbs/50_evaluate.ipynb #40f406c8
+def authors_params(ipc:int,            # images per class (chooses the epochs)
+                   n_classes:int=10,   # number of classes
+                   epochs:int|None=None,     # override the protocol's epoch count (CPU runs)
+                   eval_every:int|None=None, # validate every k epochs (default: epochs // 100, as test/train.py)
+                   **overrides) -> dict:
+    "The hyper-parameters of the authors' test/train.py: the hard-label protocol with their augmentation, validation and networks."
+    p = hard_label_params(ipc, n_classes, epochs)
+    p.update(protocol='authors', jitter=0.4, lighting=0.1, val_resize='center', nets='authors',
+             eval_every=int(eval_every or max(1, p['epochs']//100)))
+    return {**p, **overrides}
+
 # %% ../nbs/50_evaluate.ipynb #e43d99ff
 OFFLINE_WIDTH = 32   # ConvNet width of the offline protocol (DC: 128; 32 meets the anchors, 6x cheaper)
 
@@ -67,11 +81,12 @@ def dc_params(ipc:int,               # images per class (recorded)
     return {**p, **overrides}
 
 # %% ../nbs/50_evaluate.ipynb #707a5e00
-PROTOCOLS = ('hard', 'dc', 'soft-rded')
+PROTOCOLS = ('hard', 'dc', 'soft-rded', 'authors')
 
 def protocol_params(protocol:str, ipc:int, n_classes:int, n:int, epochs=None, eval_every=None, **overrides) -> dict:
-    "The hyper-parameters of `protocol` ('hard', 'dc' or 'soft-rded') for a set of `n` images, `ipc` per class."
+    "The hyper-parameters of `protocol` ('hard', 'dc', 'soft-rded' or 'authors') for a set of `n` images, `ipc` per class."
     if protocol == 'hard': return hard_label_params(ipc, n_classes, epochs, eval_every, **overrides)
+    if protocol == 'authors': return authors_params(ipc, n_classes, epochs, eval_every, **overrides)
     if protocol == 'dc': return dc_params(ipc, n_classes, epochs, eval_every, **overrides)
     if protocol == 'soft-rded': return soft_label_params(ipc, n_classes, n, epochs, eval_every, **overrides)
     raise ValueError(f"protocol={protocol!r}: use one of {', '.join(PROTOCOLS)}")
@@ -127,6 +142,34 @@ def _beta(b, g):
     if b == 1: return float(torch.rand(1, generator=g))
     s = torch.randint(2**31 - 1, (1,), generator=g).item()
     return float(np.random.default_rng(s).beta(b, b))
+
+# %% ../nbs/50_evaluate.ipynb #feb89e32
+def _gray(x): return 0.299*x[:, :1] + 0.587*x[:, 1:2] + 0.114*x[:, 2:3]
+
+def color_jitter(x:torch.Tensor,     # [0, 1] RGB images N×3×H×W
+                 strength:float=0.4, # brightness, contrast and saturation factors from U(−strength, strength)
+                 g:torch.Generator|None=None,
+                ) -> torch.Tensor:
+    "IDC's ColorJitter: brightness, contrast and saturation, in a random order per image."
+    n, rows = len(x), torch.arange(len(x), device=x.device)
+    alpha = ((torch.rand(n, 3, generator=g)*2 - 1)*strength).to(x)
+    order = torch.argsort(torch.rand(n, 3, generator=g), 1).to(x.device)
+    for k in range(3):
+        op, gray = order[:, k], _gray(x)
+        target = torch.stack([torch.zeros_like(x), gray.mean((1, 2, 3), keepdim=True).expand_as(x), gray.expand_as(x)])
+        x = x + alpha[rows, op].view(n, 1, 1, 1)*(target[op, rows] - x)   # img.lerp(target, α)
+    return x
+
+_EIGVAL = (0.2175, 0.0188, 0.0045)
+_EIGVEC = ((-0.5675, 0.7192, 0.4009), (-0.5808, -0.0045, -0.8140), (-0.5836, -0.6948, 0.4203))
+
+def lighting(x:torch.Tensor, # [0, 1] RGB images N×3×H×W
+             std:float=0.1,  # std of the PCA coefficients α
+             g:torch.Generator|None=None,
+            ) -> torch.Tensor:
+    "AlexNet's PCA lighting noise (IDC's Lighting): add eigvec·(α∘eigval) per image."
+    a = torch.randn(len(x), 3, generator=g)*std*torch.tensor(_EIGVAL)
+    return x + (a @ torch.tensor(_EIGVEC).T).to(x).view(len(x), 3, 1, 1)
 
 # %% ../nbs/50_evaluate.ipynb #c7d5ec06
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -186,14 +229,45 @@ def random_subset(ds:ImageDataset, # the real training split
 # %% ../nbs/50_evaluate.ipynb #a8034f40
 _VAL_CACHE = {}
 
+def resize_center_crop(im, # a PIL image
+                       size:int, # side of the crop
+                       resize_to:int|None=None, # shorter side after the resize (default `size`)
+                      ):
+    "torchvision's Resize(resize_to) (shorter side, bilinear) then CenterCrop(size)."
+    from PIL import Image
+    r, (w, h) = resize_to or size, im.size
+    nw, nh = (r, int(r*h/w)) if w <= h else (int(r*w/h), r)
+    im = im.resize((nw, nh), Image.BILINEAR)
+    l, t = int(round((nw - size)/2)), int(round((nh - size)/2))
+    return im.crop((l, t, l + size, t + size))
+
+def val_transform(protocol:str, size:int|None) -> dict:
+    "The `val_arrays` resize arguments of `protocol`: centre crops for the authors' and RDED's, squashing otherwise."
+    if not size or protocol not in ('authors', 'soft-rded'): return dict(resize='squash')
+    return dict(resize='center', resize_to=size if protocol == 'authors' else size//7*8)
+
+def _center_arrays(ds, size, val_per_class, resize_to):
+    "Every (or the first k per class) image resized then centre-cropped, with to_arrays' channel rule."
+    xs, ys = [], []
+    for c in range(len(ds.classes)):
+        for s in ds.sources(c)[:val_per_class or None]:
+            xs.append(np.asarray(resize_center_crop(to_8bit(ds.open(s)), size, resize_to))); ys.append(c)
+    if any(a.ndim == 3 for a in xs): xs = [a if a.ndim == 3 else np.repeat(a[..., None], 3, -1) for a in xs]
+    x = np.stack(xs)
+    return (x[..., None] if x.ndim == 3 else x), np.array(ys, np.int64)
+
 def val_arrays(ds:ImageDataset,      # the real val/test split
                size:int|None=None,   # resize side (default native)
                val_per_class:int|None=None, # first k images per class only (CPU runs)
+               resize:str='squash',  # 'squash' (Lanczos to size×size) or 'center' (resize, then centre crop)
+               resize_to:int|None=None, # 'center': the shorter side before the crop (default `size`)
               ) -> tuple:
     "The validation split as cached (uint8 N×H×W×C, labels)."
-    key = (repr(ds), stable_hash(ds.key), size, val_per_class)
+    if resize not in ('squash', 'center'): raise ValueError(f"resize={resize!r}: use 'squash' or 'center'")
+    key = (repr(ds), stable_hash(ds.key), size, val_per_class) + ((resize, resize_to) if resize != 'squash' else ())
     if key not in _VAL_CACHE:
-        if val_per_class:
+        if resize == 'center' and size: _VAL_CACHE[key] = _center_arrays(ds, size, val_per_class, resize_to)
+        elif val_per_class:
             xs = [[np.asarray(lanczos_resize(ds.open(s), size) if size else ds.open(s)) for s in ds.sources(c)[:val_per_class]]
                   for c in range(len(ds.classes))]
             x = np.stack([a for c in xs for a in c]); y = np.concatenate([[c]*len(v) for c, v in enumerate(xs)]).astype(np.int64)
@@ -213,9 +287,18 @@ def accuracy(model:nn.Module, xv:torch.Tensor, yv:torch.Tensor, # uint8 N×C×H�
     return hit / len(xv)
 
 # %% ../nbs/50_evaluate.ipynb #2038fc58
+def _authors_aug(xb, p, stats, size, g):
+    "The authors' train transform: crop and flip, colour jitter and lighting on [0, 1] images (RGB only), then normalise."
+    x = random_resized_crop(xb.float()/255, size, p['rrc_scale'], p['rrc_ratio'], p['flip_p'], g)
+    if x.shape[1] == 3: x = lighting(color_jitter(x, p['jitter'], g), p['lighting'], g)   # grey sets (smoke runs): crop and flip only
+    m, s = (torch.tensor(v, device=x.device).view(1, -1, 1, 1) for v in stats)
+    return (x - m)/s
+
 def _hard_step(model, opt, xb, yb, p, stats, size, g):
-    x = _prep(xb, *stats)
-    if p.get('augment', True): x = random_resized_crop(x, size, p['rrc_scale'], p['rrc_ratio'], p['flip_p'], g)
+    if p.get('jitter') or p.get('lighting'): x = _authors_aug(xb, p, stats, size, g)
+    else:
+        x = _prep(xb, *stats)
+        if p.get('augment', True): x = random_resized_crop(x, size, p['rrc_scale'], p['rrc_ratio'], p['flip_p'], g)
     if p['cutmix_p'] > 0 and float(torch.rand(1, generator=g)) < p['cutmix_p']:
         x, perm, lam = cutmix(x, p['cutmix_beta'], g)
         out = model(x); loss = lam*F.cross_entropy(out, yb) + (1 - lam)*F.cross_entropy(out, yb[perm])
@@ -231,7 +314,7 @@ def _epochs(model, p, x, y, xv, yv, stats, g, step, sched, log):
             idx = perm[i:i + p['batch_size']]
             losses.append(step(x[idx], y[idx], size))
         sched.step()
-        if ep % p['eval_every'] == 0 or ep == p['epochs']:
+        if ep == p['epochs'] or (ep % p['eval_every'] == 0 and ep - 1 > p.get('eval_after', -1)):
             curve.append(dict(epoch=ep, acc=accuracy(model, xv, yv, stats), loss=float(np.mean(losses)), time_s=round(time.time() - t0, 2)))
             if log: log(curve[-1])
     return curve
@@ -326,7 +409,7 @@ def evaluate_set(train,                  # training set, or a function seed → 
                  device=None, force:bool=False, log=None,
                  model_kw:dict|None=None, # extra arguments of the network (recorded and keyed)
                  teacher=None,           # a teacher (module or checkpoint path): RDED soft-label protocol instead of hard labels
-                 protocol:str='hard',    # 'hard' (the paper's) or 'dc' (the offline protocol); a teacher means 'soft-rded'
+                 protocol:str='hard',    # 'authors' (their test/train.py), 'hard' (ours) or 'dc' (offline); a teacher means 'soft-rded'
                  n_jobs:int=1,           # trainings in parallel processes (one torch thread each)
                  threads:int|None=None,  # torch threads per training
                  progress:bool=False,    # tqdm over the trainings
@@ -346,7 +429,7 @@ def _job(it, xv, yv, model, out, epochs, eval_every, device, model_kw, teacher, 
     if teacher is not None: protocol, overrides = 'soft-rded', dict(overrides, teacher=_teacher_id(teacher))
     p = protocol_params(protocol, k, n_classes, len(y), epochs, eval_every, **overrides)
     data, seed = _data_desc(x, y, xv, yv, info), it['seed']
-    kw = dict(model_kw or {})
+    kw = {**net_kwargs(model, p['protocol']), **(model_kw or {})}   # the protocol's networks (the authors': theirs), then the caller's
     key = run_key(p, model, seed, data) if not kw else stable_hash(dict(k=run_key(p, model, seed, data), model_kw=kw))
     fn = result_path(out, it['set'], model, seed, 'soft' if teacher is not None else 'hard' if protocol == 'hard' else protocol) if out else None
     job = dict(x=x, y=y, xv=xv, yv=yv, p=p, model=model, model_kw=kw, seed=seed, device=device, teacher=teacher)
@@ -391,21 +474,23 @@ def rded_batch_size(ipc:int, n_classes:int, n:int) -> int:
 
 def soft_label_params(ipc:int, n_classes:int, n:int, # IPC, classes, images in the set
                       epochs:int|None=None, eval_every:int|None=None, **overrides) -> dict:
-    "RDED's soft-label re-training hyper-parameters."
+    "RDED's soft-label re-training hyper-parameters (validation every 10 epochs past 80 %, as its validation/main.py)."
     E = int(epochs or 300)
     p = dict(protocol='soft-rded', ipc=ipc, n_classes=n_classes, epochs=E, epochs_protocol=300, temperature=20.0,
              lr=1e-3, betas=[0.9, 0.999], weight_decay=0.01, schedule='rded', batch_size=rded_batch_size(ipc, n_classes, n),
-             rrc_scale=[0.5, 1.0], rrc_ratio=[3/4, 4/3], flip_p=0.5, cutmix_beta=1.0, shuffle_factor=1, eval_every=int(eval_every or 1))
+             rrc_scale=[0.5, 1.0], rrc_ratio=[3/4, 4/3], flip_p=0.5, cutmix_beta=1.0, shuffle_factor=2, eval_every=int(eval_every or 10),
+             eval_after=0.8*E, val_resize='center', nets='soft-rded')
     return {**p, **overrides}
 
 # %% ../nbs/50_evaluate.ipynb #5e72c657
 def shuffle_patches(x:torch.Tensor, factor:int, g=None) -> torch.Tensor:
-    "RDED's ShufflePatches: permute `factor` column strips, then `factor` row strips (one order per batch)."
+    "RDED's ShufflePatches: permute `factor` column strips, then `factor` row strips, a new order per image."
     if factor <= 1: return x
     def _sh(t):
-        w = t.shape[-1]; cuts = [i*(w//factor) for i in range(factor)] + [w]
-        parts = [t[..., cuts[i]:cuts[i + 1]] for i in range(factor)]
-        return torch.cat([parts[i] for i in torch.randperm(factor, generator=g).tolist()], -1)
+        n, w = t.shape[0], t.shape[-1]; cuts = [i*(w//factor) for i in range(factor)] + [w]
+        idx = torch.stack([torch.cat([torch.arange(cuts[j], cuts[j + 1]) for j in torch.randperm(factor, generator=g).tolist()])
+                           for _ in range(n)]).to(t.device)
+        return t.gather(-1, idx.view(n, *[1]*(t.ndim - 2), w).expand_as(t))
     return _sh(_sh(x).transpose(-1, -2)).transpose(-1, -2)
 
 def _param_groups(model, wd):
@@ -508,6 +593,7 @@ def coda_evaluate(train:str=None,          # distilled set: a folder root/<class
                   paper:float=None,        # the paper's number for this set, shown in the summary
                   teacher:str=None,        # teacher checkpoint (.pt or .safetensors): RDED soft-label protocol (Table 4) instead of hard labels
                   teacher_arch:str=None,   # the teacher's architecture, for a .safetensors file without 'arch' metadata
+                  protocol:str='hard',     # hard-label protocol: 'authors' (their test/train.py), 'hard' (ours) or 'dc'; a teacher means 'soft-rded'
                   force:bool=False,        # recompute finished seeds
                   debug:bool=False,        # on an error, print its traceback too (not just one line)
                  ):
@@ -517,6 +603,8 @@ def coda_evaluate(train:str=None,          # distilled set: a folder root/<class
         check_range(k, v, lo)
     seed_list = parse_ints('seeds', seeds, lo=0); check(seed_list, f'seeds={seeds!r}: give at least one seed')
     check(model_key(model) in _MODELS, f"model={model!r}: unknown; known: {', '.join(MODEL_NAMES)}")
+    check(protocol in ('authors', 'hard', 'dc'), f"protocol={protocol!r}: must be one of authors, hard, dc")
+    if teacher is not None: protocol = 'soft-rded'
     name = name or (f'random-ipc{random}' if random else Path(train).name)
     safe_join(out, name, 'set name (--name)'); _check_device(device)
     if teacher is not None and not Path(teacher).is_file(): raise FileNotFoundError(f'teacher {teacher}: no such file')
@@ -529,7 +617,7 @@ def coda_evaluate(train:str=None,          # distilled set: a folder root/<class
         src = FolderDataset(train, split=None, classes=val_ds.classes)
     if val_per_class and isinstance(val_ds, FolderDataset):   # val_arrays opens these one by one: one channel count first
         val_ds.fixed_channels = val_ds.scan_channels([s for c in range(len(val_ds.classes)) for s in val_ds.sources(c)[:val_per_class]])
-    xv, yv = val_arrays(val_ds, size or None, val_per_class or None)
+    xv, yv = val_arrays(val_ds, size or None, val_per_class or None, **val_transform(protocol, size or None))
     if teacher is not None:                                    # read (and checked) before any training
         t = load_teacher(teacher, xv.shape[-1], int(yv.max()) + 1, xv.shape[1], arch=teacher_arch)
         if teacher_arch: teacher = t
@@ -537,7 +625,8 @@ def coda_evaluate(train:str=None,          # distilled set: a folder root/<class
         if isinstance(tr, FolderDataset): tr.fixed_channels = xv.shape[-1]   # the subset in the validation split's channels
         src = lambda s: (lambda r: (r[0], r[1], dict(sources=r[2], selection_seed=s)))(random_subset(tr, random, s, xv.shape[1]))
     df = evaluate_set(src, (xv, yv), model, seed_list, name, out, ipc=random or None, epochs=epochs or None, eval_every=eval_every,
-                      classes=val_ds.classes, device=device, force=force, log=lambda r: print(json.dumps(r)), teacher=teacher)
+                      classes=val_ds.classes, device=device, force=force, log=lambda r: print(json.dumps(r)), teacher=teacher,
+                      protocol='hard' if protocol == 'soft-rded' else protocol)
     with atomic_path(result_path(out, name, model, 0).parent/'runs.csv') as t: df.to_csv(t, index=False)
     from coda.metrics import summarize_runs
     summ = summarize_runs(collect_results(out), paper=None if paper is None else {(name, model_key(model)): paper})

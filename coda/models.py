@@ -10,8 +10,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['MODEL_NAMES', 'SafePool', 'norm_layer', 'ConvNet', 'ResNetAP', 'ResNet', 'AlexNet', 'VGG', 'ViT', 'model_key',
-           'get_model']
+__all__ = ['MODEL_NAMES', 'AUTHORS_NETS', 'RDED_NETS', 'SafePool', 'norm_layer', 'ConvNet', 'ResNetAP', 'ResNet', 'fan_out_init',
+           'AlexNet', 'VGG', 'ViT', 'model_key', 'get_model', 'net_kwargs']
 
 # %% ../nbs/51_models.ipynb #75257ec0
 class SafePool(nn.Module):
@@ -113,12 +113,26 @@ class ResNet(nn.Module):
     def forward(self, x): return self.fc(self.layers(self.stem(x)).mean((-2, -1)))
 
 # %% ../nbs/51_models.ipynb #91344d6c
-def _head(c, n_classes, im_size, pool_to, big):
+def _head(c, n_classes, im_size, pool_to, big, vgg_order=False):
     if big is None: big = im_size >= 128
     if not big: return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, n_classes))
+    if vgg_order: return nn.Sequential(nn.AdaptiveAvgPool2d(pool_to), nn.Flatten(), nn.Linear(c*pool_to**2, 4096), nn.ReLU(inplace=True),
+                                       nn.Dropout(0.5), nn.Linear(4096, 4096), nn.ReLU(inplace=True), nn.Dropout(0.5), nn.Linear(4096, n_classes))
     return nn.Sequential(nn.AdaptiveAvgPool2d(pool_to), nn.Flatten(), nn.Dropout(0.5), nn.Linear(c*pool_to**2, 4096),
                          nn.ReLU(inplace=True), nn.Dropout(0.5), nn.Linear(4096, 4096), nn.ReLU(inplace=True),
                          nn.Linear(4096, n_classes))
+
+def fan_out_init(m:nn.Module, # a network, initialised in place
+                 linear_std:float|None=None, # std of linear weights (None: leave them)
+                ) -> nn.Module:
+    "IDC's and torchvision's init: conv weights N(0, 2/fan_out), zero biases, norm layers 1 / 0."
+    for l in m.modules():
+        if isinstance(l, nn.Conv2d):
+            nn.init.normal_(l.weight, 0, math.sqrt(2/(l.kernel_size[0]*l.kernel_size[1]*l.out_channels)))
+            if l.bias is not None: nn.init.zeros_(l.bias)
+        elif isinstance(l, (nn.BatchNorm2d, nn.GroupNorm)) and l.weight is not None: nn.init.ones_(l.weight); nn.init.zeros_(l.bias)
+        elif isinstance(l, nn.Linear) and linear_std is not None: nn.init.normal_(l.weight, 0, linear_std); nn.init.zeros_(l.bias)
+    return m
 
 class AlexNet(nn.Module):
     "AlexNet (torchvision layers; conv5x5/1 stem and linear head on images under 128 px)."
@@ -137,13 +151,15 @@ class VGG(nn.Module):
     "VGG (configuration 'A' = VGG11) with optional batch norm."
     def __init__(self, in_ch:int=3, n_classes:int=10, im_size:int=224,
                  cfg:tuple=(64, 'M', 128, 'M', 256, 256, 'M', 512, 512, 'M', 512, 512, 'M'), # torchvision's "A"
-                 norm:str='batch', big_head:bool|None=None):
+                 norm:str='batch', big_head:bool|None=None,
+                 torchvision:bool=False): # torchvision's classifier order and init (the authors' vgg11)
         super().__init__()
         layers, c = [], in_ch
         for v in cfg:
             if v == 'M': layers.append(SafePool('max', 2)); continue
             layers += [nn.Conv2d(c, v, 3, padding=1), norm_layer(v, norm), nn.ReLU(inplace=True)]; c = v
-        self.features, self.classifier = nn.Sequential(*layers), _head(c, n_classes, im_size, 7, big_head)
+        self.features, self.classifier = nn.Sequential(*layers), _head(c, n_classes, im_size, 7, big_head, torchvision)
+        if torchvision: fan_out_init(self, 0.01)
     def forward(self, x): return self.classifier(self.features(x))
 
 # %% ../nbs/51_models.ipynb #a8259979
@@ -183,8 +199,27 @@ def get_model(name:str,          # e.g. 'ConvNet-3', 'ResNetAP-10', 'ResNet-18',
               in_ch:int=3,       # input channels
               n_classes:int=10,  # number of classes
               im_size:int=224,   # input side in pixels
+              init:str|None=None, # 'fan_out': IDC's / torchvision's conv init (`fan_out_init`); None: PyTorch's
               **kwargs) -> nn.Module:
     "Build an evaluation network by its table name."
     k = model_key(name)
     if k not in _MODELS: raise ValueError(f"unknown model {name!r}; known: {', '.join(MODEL_NAMES)}")
-    return _MODELS[k](in_ch=in_ch, n_classes=n_classes, im_size=im_size, **kwargs)
+    m = _MODELS[k](in_ch=in_ch, n_classes=n_classes, im_size=im_size, **kwargs)
+    if init not in (None, 'fan_out'): raise ValueError(f"init={init!r}: use None or 'fan_out'")
+    return fan_out_init(m) if init == 'fan_out' else m
+
+# %% ../nbs/51_models.ipynb #d4e148e8
+AUTHORS_NETS = {   # model key -> get_model kwargs of the authors' test/train.py networks
+    'resnetap10': dict(init='fan_out'),                    # IDC resnet_ap.py: instance norm (ours too), fan-out init
+    'resnet18': dict(norm='instance', init='fan_out'),     # IDC resnet.py with test/argument.py's default norm_type
+    'vgg11': dict(norm='none', torchvision=True),          # torchvision.models.vgg11
+}
+
+RDED_NETS = {'resnet18': dict(init='fan_out')}   # RDED's student: torchvision's resnet18 (batch norm, fan-out init)
+_PROTOCOL_NETS = {'authors': AUTHORS_NETS, 'soft-rded': RDED_NETS}
+
+def net_kwargs(name:str,     # table name of the network
+               protocol:str, # evaluation protocol: 'authors' / 'soft-rded' give their code's networks, anything else ours
+              ) -> dict:
+    "The `get_model` keyword arguments of network `name` under `protocol`."
+    return dict(_PROTOCOL_NETS.get(protocol, {}).get(model_key(name), {}))

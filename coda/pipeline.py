@@ -14,16 +14,20 @@ from .core import UserError, check, check_range, check_choice, parse_ints, safe_
 from .data import load_dataset, check_counts, subsample, ImageDataset, ArrayDataset
 from .encode import LatentCache, PixelEncoder, get_encoder, encode_sources
 from .discover import discover_classes, Selection, METHOD_SPACE, UMAP_MIN_ROWS
+from .paper_settings import discovery_params
 
 # %% auto #0
 __all__ = ['BACKENDS', 'METHODS', 'default_params', 'check_discover_args', 'save_selection', 'load_selection', 'duplicate_rows',
            'discover_dataset', 'sweep_ipcs', 'coda_discover']
 
 # %% ../nbs/35_pipeline.ipynb #b7b9730f
-def default_params(ipc:int, n_neighbors=None, min_cluster_size=None) -> dict:
-    "The authors' UMAP/HDBSCAN settings for `ipc`, unless given (None: the default)."
-    nn, mcs = (85, 55) if ipc <= 10 else (30, 15)
-    return dict(n_neighbors=nn if n_neighbors is None else n_neighbors, min_cluster_size=mcs if min_cluster_size is None else min_cluster_size)
+def default_params(ipc:int, n_neighbors=None, min_cluster_size=None,
+                   dataset:str|None=None, # spec name: its (dataset, IPC) entry of coda.paper_settings (None: the IPC rule)
+                  ) -> dict:
+    "The paper's UMAP/HDBSCAN settings for (`dataset`, `ipc`), unless given (None: the default)."
+    t = discovery_params(dataset, ipc)
+    return dict(n_neighbors=t['n_neighbors'] if n_neighbors is None else n_neighbors,
+                min_cluster_size=t['min_cluster_size'] if min_cluster_size is None else min_cluster_size)
 
 # %% ../nbs/35_pipeline.ipynb #8e1f7e2f
 BACKENDS = ('loky', 'threading', 'multiprocessing', 'dask', 'ray')
@@ -222,8 +226,8 @@ def coda_discover(dataset:str='offline', # spec name (nette, woof, idc, imagenet
                   method:str='coda',   # coda | random | kmeans | umap_kmeans | herding
                   reduce:str=None,     # umap | pca | none (default: the method's own space)
                   n_components:int=50, # dimension of the UMAP/PCA space
-                  n_neighbors:int=None, # UMAP n_neighbors, ≥ 2 (default: authors' value for the IPC)
-                  min_cluster_size:int=None, # HDBSCAN min_cluster_size, ≥ 2 (default: authors' value for the IPC)
+                  n_neighbors:int=None, # UMAP n_neighbors, ≥ 2 (default: the paper's value for the dataset and IPC)
+                  min_cluster_size:int=None, # HDBSCAN min_cluster_size, ≥ 2 (default: the paper's value for the dataset and IPC)
                   min_samples:int=3,   # HDBSCAN min_samples, ≥ 1
                   variant:str='reference', # reference (authors' code) | paper (Algorithm 2 as printed)
                   seed:int=0,          # seed of the selection (K-Means, random)
@@ -249,8 +253,9 @@ def coda_discover(dataset:str='offline', # spec name (nette, woof, idc, imagenet
     enc = get_encoder(enc_name, model, resolution)
     lat = get_encoder('vae', model, latent_resolution) if latent_resolution else None
     out = Path(out or f'data/runs/{ds.name}-{method}-ipc{ipc}')
+    hp = default_params(ipc, n_neighbors, min_cluster_size, dataset)
     man = discover_dataset(ds, out, ipc, enc, cache, method=method, reduce=reduce, n_components=n_components,
-                           n_neighbors=n_neighbors, min_cluster_size=min_cluster_size, min_samples=min_samples, variant=variant, seed=seed,
+                           **hp, min_samples=min_samples, variant=variant, seed=seed,
                            n_jobs=n_jobs, image_size=image_size, latent_encoder=lat, allow_fewer=allow_fewer,
                            classes=cls, force=force, progress=not quiet)
     counts = man.groupby('origin').size().to_dict()

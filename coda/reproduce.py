@@ -198,7 +198,7 @@ def execute_notebook(nb_path, out_nb, params:dict, cwd, executor:str='papermill'
 def run_config(exp:dict, run:dict, params:dict, smoke:bool, root=None) -> dict:
     "What `config.json` records for a run."
     return dict(experiment=exp['name'], paper=exp.get('paper', ''), run=run['name'], notebook=run['notebook'], gpu=run['gpu'],
-                smoke=smoke, parameters=params, overrides=run.get('overrides', {}), **_resolved(params, smoke), **git_state(root), versions=package_versions(), python=sys.version.split()[0],
+                smoke=smoke, parameters=params, overrides=run.get('overrides', {}), **_resolved(params, smoke, _defaults(run, root)), **git_state(root), versions=package_versions(), python=sys.version.split()[0],
                 cuda=_has_cuda(), started=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'))
 
 def _has_cuda() -> bool:
@@ -210,13 +210,19 @@ def is_done(out) -> bool:
     "A run folder holds a finished run (its `metrics.json` exists)."
     return (Path(out)/'metrics.json').exists()
 
-def _resolved(params:dict, smoke:bool) -> dict:
-    "The dataset a run's `dataset` parameter resolves to (`offline`: Fashion-MNIST if found, else digits)."
+def _resolved(params:dict, smoke:bool, defaults:dict|None=None) -> dict:
+    "The dataset a run's `dataset` parameter (or the notebook's default) resolves to (`offline`: Fashion-MNIST if found, else digits)."
+    params = {**(defaults or {}), **params}
     if 'dataset' not in params: return {}
     from coda.offline import offline_dataset
     name = str(params['dataset'])
     if name == 'offline': name = 'digits' if smoke else offline_dataset(name)[0]   # the smoke runs use digits
     return dict(dataset=name)
+
+def _defaults(run:dict, root=None) -> dict:
+    "The literal defaults of a run's notebook (empty if it cannot be read)."
+    try: return notebook_parameters(notebook_path(run['notebook'], root))
+    except (OSError, ValueError, KeyError): return {}
 
 # %% ../nbs/70_reproduce.ipynb #8fce560b
 def _error_line(e:BaseException) -> str:
