@@ -3,49 +3,63 @@ nbdev_readme needs Quarto; this is the same text without it. `--check` exits 1 i
 
 Result tables are never typed by hand: a line `<!-- table: offline ipc=10 -->` becomes the IPC-10 rows of
 `results/offline/summary.csv` (with its dataset, protocol, n and test-set size), and `<!-- table: mini -->`
-the main job's `results/mini/main/table.md` with its measured wall time."""
-import json, re, sys
+the main job's `results/mini/main/table.md` with its measured wall time. `render(committed=True)` reads those
+files as committed (`git show HEAD:…`), so a user's own `make mini` does not make the README look stale."""
+import io, json, re, subprocess, sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-def _offline(ipcs):
+class _Files:
+    "Result files from the working tree, or as committed at HEAD."
+    def __init__(self, committed=False): self.committed = committed
+    def read(self, rel):
+        if not self.committed: return (ROOT/rel).read_text() if (ROOT/rel).exists() else None
+        r = subprocess.run(['git', 'show', f'HEAD:{rel}'], cwd=ROOT, capture_output=True, text=True)
+        return r.stdout if r.returncode == 0 else None
+    def subdirs(self, rel):
+        if not self.committed: return sorted(p.name for p in (ROOT/rel).iterdir() if p.is_dir()) if (ROOT/rel).is_dir() else []
+        r = subprocess.run(['git', 'ls-tree', '-d', '--name-only', f'HEAD:{rel}'], cwd=ROOT, capture_output=True, text=True)
+        return sorted(r.stdout.split()) if r.returncode == 0 else []
+
+def _offline(fs, ipcs):
     import pandas as pd
     from coda.offline import summary_markdown
-    f = ROOT/'results'/'offline'/'summary.csv'
-    if not f.exists(): return '*(the offline table has not been run yet: `coda_reproduce offline`)*'
-    s = pd.read_csv(f); env = json.loads((f.parent/'environment.json').read_text())
-    cfg = [json.loads(p.read_text()) for p in sorted(f.parent.glob('*/config.json'))]
-    meta = [json.loads(p.read_text()) for p in sorted(f.parent.glob('*/metrics.json'))]
+    d = 'results/offline'; csv = fs.read(f'{d}/summary.csv')
+    if csv is None: return '*(the offline table has not been run yet: `coda_reproduce offline`)*'
+    s, env = pd.read_csv(io.StringIO(csv)), json.loads(fs.read(f'{d}/environment.json'))
+    runs = [r for r in fs.subdirs(d) if fs.read(f'{d}/{r}/metrics.json')]
+    meta = [json.loads(fs.read(f'{d}/{r}/metrics.json')) for r in runs]
+    cfg = [json.loads(fs.read(f'{d}/{r}/config.json')) for r in runs]
     n_test = sorted({m.get('n_test') for m in meta if m.get('n_test')})
     head = (f"{', '.join(env['datasets'])}; DC protocol (ConvNet-3 width 32, 300 epochs); test set "
-            f"{', '.join(map(str, n_test))} images; n = seeds per row; commit {cfg[0].get('git_sha', '?')[:10] if cfg else '?'}; "
+            f"{', '.join(map(str, n_test))} images; n = seeds per row; commit {(cfg[0].get('git_sha') or '?')[:10] if cfg else '?'}; "
             f"from `results/offline/summary.csv`.\n\n")
     return head + summary_markdown(s, ipcs).strip()
 
-def _mini():
-    d = ROOT/'results'/'mini'/'main'
-    if not (d/'table.md').exists(): return '*(not run yet: `make mini`)*'
-    m = json.loads((d/'metrics.json').read_text())
+def _mini(fs):
+    d = 'results/mini/main'; table, met = fs.read(f'{d}/table.md'), fs.read(f'{d}/metrics.json')
+    if table is None or met is None: return '*(not run yet: `make mini`)*'
+    m = json.loads(met)
     return (f"{m['dataset']}, IPC 10, n = {m['n_seeds']} seeds, test set {m['n_test']} images, DC protocol; "
-            f"the notebook ran {m['wall_s']/60:.1f} min (from `results/mini/main/`).\n\n" + (d/'table.md').read_text().strip())
+            f"the notebook ran {m['wall_s']/60:.1f} min (from `results/mini/main/`).\n\n" + table.strip())
 
-def _expand(md):
+def _expand(md, fs):
     def sub(mo):
         what, *args = mo.group(1).split()
-        if what == 'mini': return _mini()
-        if what == 'offline': return _offline([int(a.split('=')[1]) for a in args if a.startswith('ipc=')] or None)
+        if what == 'mini': return _mini(fs)
+        if what == 'offline': return _offline(fs, [int(a.split('=')[1]) for a in args if a.startswith('ipc=')] or None)
         raise ValueError(f'unknown table {what!r}')
     return re.sub(r'<!-- table: ([^>]*?) -->', sub, md)
 
-def render(nb=ROOT/'nbs'/'index.ipynb') -> str:
+def render(nb=ROOT/'nbs'/'index.ipynb', committed:bool=False) -> str:
     "The README text: the notebook's markdown cells joined by blank lines, result tables filled in."
     cells = json.loads(Path(nb).read_text())['cells']
     md = [''.join(c['source']) if isinstance(c['source'], list) else c['source'] for c in cells if c['cell_type'] == 'markdown']
-    return _expand('\n\n'.join(m.strip() for m in md) + '\n')
+    return _expand('\n\n'.join(m.strip() for m in md) + '\n', _Files(committed))
 
 if __name__ == '__main__':
-    text, out = render(), ROOT/'README.md'
+    text, out = render(committed='--committed' in sys.argv), ROOT/'README.md'
     if '--check' in sys.argv:
         ok = out.exists() and out.read_text() == text
         print('README.md is up to date' if ok else 'README.md is stale: run `python tools/readme.py`')
