@@ -11,11 +11,13 @@ from torch import nn
 from fastcore.script import call_parse
 from .core import item_seed, atomic_path, save_png, save_json, load_json, lanczos_resize
 from .core import UserError, check, check_range, check_choice, safe_join, cli_errors
+from .stage import claim, read_record, upstream_key, Digests, model_id, provenance, check_out_dir, item_rel, item_path, latents_path
 
 # %% auto #0
 __all__ = ['FORMS', 'SDXL_ID', 'SDXL_VAE_ID', 'DTYPES', 'MANIFEST_COLS', 'OUT_COLS', 'predicted_x0', 'align_weight', 'align_eps',
-           'align_velocity', 'guided_steps', 'pis_of', 'check_scheduler', 'AlignedDenoiser', 'aligned', 'load_pipeline',
-           'read_discovery', 'shard_batches', 'check_discovery', 'check_generate_args', 'generate', 'coda_generate']
+           'align_velocity', 'guided_steps', 'pis_of', 'check_scheduler', 'AlignedDenoiser', 'aligned',
+           'pipeline_device_dtype', 'load_pipeline', 'read_discovery', 'shard_batches', 'generation_key',
+           'check_discovery', 'check_generate_args', 'generate', 'coda_generate']
 
 # %% ../nbs/40_align.ipynb #89cf0ab7
 FORMS = ('paper', 'reference')
@@ -212,6 +214,12 @@ def aligned(pipe, # a diffusers pipeline (SDXL base/refiner, DiT, SD3)
 SDXL_ID, SDXL_VAE_ID = 'stabilityai/stable-diffusion-xl-base-1.0', 'madebyollin/sdxl-vae-fp16-fix'
 DTYPES = ('auto', 'float16', 'bfloat16', 'float32')
 
+def pipeline_device_dtype(dtype:str='auto', device:str=None) -> tuple:
+    "The device and torch dtype `load_pipeline` uses: cuda:LOCAL_RANK if available, else cpu; 'auto' is fp16 on GPU, fp32 on CPU."
+    check_choice('dtype', dtype, DTYPES)
+    device = device or (f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else 'cpu')
+    return device, (torch.float16 if 'cuda' in str(device) else torch.float32) if dtype == 'auto' else getattr(torch, dtype)
+
 def load_pipeline(model:str=SDXL_ID, # hub id or local folder of an SDXL pipeline, or 'tiny'
                   vae:str=None, # None or '': the pipeline's own VAE (the authors' generation setting); else a VAE hub id/folder
                   dtype:str='auto', # 'auto' (fp16 on GPU, fp32 on CPU), 'float16', 'bfloat16', 'float32'
@@ -220,9 +228,7 @@ def load_pipeline(model:str=SDXL_ID, # hub id or local folder of an SDXL pipelin
     "Load SDXL with the paper's sampler (DPM++ 2M Karras), decoding with the pipeline's own VAE unless `vae` is given."
     from coda.tiny import tiny_sdxl, dpmpp_karras
     from coda.encode import load_pretrained
-    check_choice('dtype', dtype, DTYPES)
-    device = device or (f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else 'cpu')
-    dt = (torch.float16 if 'cuda' in str(device) else torch.float32) if dtype == 'auto' else getattr(torch, dtype)
+    device, dt = pipeline_device_dtype(dtype, device)
     if model == 'tiny':
         pipe = tiny_sdxl()
         if dt != torch.float32: pipe.to(dtype=dt)
@@ -270,7 +276,7 @@ def _out_rows(tasks, params, n_guided):
                  seed=item_seed(params['seed'], t['class_index'], t['j']), gamma=params['gamma'], pis=params['steps'] - n_guided,
                  guide_percent=params['guide_percent'], n_guided=n_guided, steps=params['steps'], form=params['form'],
                  cfg=params['cfg'], source=t.get('source', ''), row=t.get('row', ''), ref_image=t.get('image', ''),
-                 image=f"{t['class_name']}/{t['j']:03d}.png") for t in tasks]
+                 image=item_rel(t['class_name'], t['j'])) for t in tasks]
 
 def _write_csv(rows, path, cols):
     with atomic_path(path) as tmp:
@@ -278,19 +284,21 @@ def _write_csv(rows, path, cols):
             w = csv.DictWriter(f, fieldnames=cols); w.writeheader(); w.writerows(rows)
 
 # %% ../nbs/40_align.ipynb #d9af8db1
-def _check_params(out, params):
-    "Record `params` in `<out>/generate.json`, or refuse to mix runs with different ones."
-    p = Path(out)/'generate.json'
-    if p.exists() and load_json(p) != params:
-        raise UserError(f'{p} holds other parameters: use another output folder')
-    if not p.exists(): save_json(params, p)
+def generation_key(p:dict,    # the sampler's parameters
+                   disc,      # the discovery folder it reads
+                   model:dict, # what identifies the model (`coda.stage.model_id` of the pipeline, or of its hub id/folder and VAE)
+                   dtype,     # the dtype it runs in
+                   digests:Digests|None=None) -> dict:
+    "The key of a generation run: parameters, dtype, model, and the discovery run it reads (its key, manifest and latents)."
+    return dict(p, dtype=str(dtype).replace('torch.', ''), model=model,
+                upstream=upstream_key(disc, 'run.json', ('manifest.csv', 'latents'), digests))
 
 def check_discovery(disc, tasks):
     "Before any model is loaded: every task's latent row exists (`read_discovery` checked the class names)."
     man, last = Path(disc)/'manifest.csv', {}
     for t in tasks: last[t['class_index']] = max(last.get(t['class_index'], -1), t['j'])
     for c, j in sorted(last.items()):
-        f = Path(disc)/'latents'/f'{c:04d}.npy'
+        f = latents_path(disc, c)
         if not f.is_file(): raise FileNotFoundError(f'{f} is missing: the discovery folder is incomplete; rerun coda_discover')
         n = len(np.load(f, mmap_mode='r'))
         check(n > j, f'{f} holds {n} latents but {man} lists representative j={j} of class {c}; rerun coda_discover')
@@ -306,7 +314,7 @@ def check_generate_args(gamma, pis, guide_percent, form, steps, cfg, size, seed,
 
 def _refs(disc, tasks):
     "Stack the representative latents s_j of `tasks` from `<disc>/latents/<class:04d>.npy`."
-    arrs = {c: np.load(Path(disc)/'latents'/f'{c:04d}.npy', mmap_mode='r') for c in {t['class_index'] for t in tasks}}
+    arrs = {c: np.load(latents_path(disc, c), mmap_mode='r') for c in {t['class_index'] for t in tasks}}
     return torch.from_numpy(np.stack([np.asarray(arrs[t['class_index']][t['j']], dtype=np.float32) for t in tasks]))
 
 # %% ../nbs/40_align.ipynb #0e1dbe8d
@@ -319,13 +327,13 @@ def _gen_batch(pipe, disc, out, batch, p, size, negative_prompt):
     with aligned(pipe, refs, p['gamma'], p['pis'], p['guide_percent'], p['form']) as den:
         imgs = pipe([t['prompt'] for t in batch], negative_prompt=neg, num_inference_steps=p['steps'], height=h, width=w,
                     guidance_scale=p['cfg'], generator=gens, output_type='pil').images
-    for t, im in zip(batch, imgs): save_png(lanczos_resize(im, size), safe_join(out, t['class_name'], 'class name')/f"{t['j']:03d}.png")
+    for t, im in zip(batch, imgs): save_png(lanczos_resize(im, size), item_path(out, t['class_name'], t['j']))
     return den.plan['n_guided']
 
 # %% ../nbs/40_align.ipynb #65ddcacb
 def generate(disc, # discovery folder: manifest.csv + latents/<class:04d>.npy
              out, # output folder: <class_name>/<j:03d>.png + manifest.csv
-             pipe=None, # an SDXL pipeline (default: `load_pipeline(model, vae)`)
+             pipe=None, # an SDXL pipeline (default: `load_pipeline(model, vae, dtype)`, loaded once the folder is claimed)
              model:str=SDXL_ID, # hub id / local folder / 'tiny', used when `pipe` is None
              vae:str=None, # VAE used when `pipe` is None (None: the pipeline's own, as the authors generate)
              gamma:float=0.05, # alignment strength γ
@@ -340,26 +348,38 @@ def generate(disc, # discovery folder: manifest.csv + latents/<class:04d>.npy
              negative_prompt:str=None, # None: SDXL's zero negative embedding (the authors' setting)
              rank:int=None, world_size:int=None, # shard (default: env RANK / WORLD_SIZE)
              progress:bool=True, # tqdm bar
+             dtype:str='auto', # dtype of the pipeline loaded when `pipe` is None
+             force:bool=False, # replace an output folder of another key (generated beside it, swapped in when complete)
             ) -> dict:
-    "CoDA's alignment stage: one aligned image per discovery representative, resumable and shardable."
+    "CoDA's alignment stage: one aligned image per discovery representative, resumable, shardable and keyed."
     from tqdm.auto import tqdm
     if pis is None and guide_percent is None: guide_percent = 0.9
     rank = int(os.environ.get('RANK', 0)) if rank is None else rank
     world_size = int(os.environ.get('WORLD_SIZE', 1)) if world_size is None else world_size
     check_generate_args(gamma, pis, guide_percent, form, steps, cfg, size, seed, batch_size, rank, world_size)
+    check(not (force and world_size > 1), f'force with world_size={world_size}: a replacement is generated by one process; '
+          'run it unsharded, or shard into a new output folder')
     p = dict(gamma=gamma, pis=pis, guide_percent=guide_percent, form=form, steps=steps, cfg=cfg, size=size, seed=seed,
              batch_size=batch_size, negative_prompt=negative_prompt)
     tasks, out = read_discovery(disc), Path(out)
     check_discovery(disc, tasks)
-    _check_params(out, p)
-    pipe = pipe if pipe is not None else load_pipeline(model, vae)
-    pipe.set_progress_bar_config(disable=True)
-    sch = pipe.scheduler; sch.set_timesteps(steps); check_scheduler(sch, form, running=True)
-    _write_csv(_out_rows(tasks, p, guided_steps(sch.timesteps, pis, guide_percent)), out/'manifest.csv', OUT_COLS)
-    mine = shard_batches(tasks, batch_size, rank, world_size)
-    todo = [b for b in mine if not all((out/t['class_name']/f"{t['j']:03d}.png").exists() for t in b)]
-    for b in tqdm(todo, desc=f'coda_generate[{rank}/{world_size}]', disable=not progress or None):
-        _gen_batch(pipe, disc, out, b, p, size, negative_prompt)
+    check_out_dir(out)
+    if pipe is None: device, dt = pipeline_device_dtype(dtype); mid = dict(model=model_id(model), vae=model_id(vae or None))
+    else: device, dt, mid = pipe.device, pipe.dtype, dict(pipeline=model_id(pipe))
+    old = read_record(out, 'generate.json')
+    dg = Digests(old.get('stamps') if isinstance(old, dict) else None)
+    key = generation_key(p, disc, mid, dt, dg)
+    dset = ((read_record(disc, 'run.json') or {}).get('provenance') or {}).get('dataset')
+    info = lambda: dict(provenance=provenance(dset, mid, device, dt))
+    with claim(out, key, 'generate.json', 'generation run', force, info, dg.stamps, legacy=p) as work:
+        pipe = pipe if pipe is not None else load_pipeline(model, vae, dtype, device)
+        pipe.set_progress_bar_config(disable=True)
+        sch = pipe.scheduler; sch.set_timesteps(steps); check_scheduler(sch, form, running=True)
+        _write_csv(_out_rows(tasks, p, guided_steps(sch.timesteps, pis, guide_percent)), work/'manifest.csv', OUT_COLS)
+        mine = shard_batches(tasks, batch_size, rank, world_size)
+        todo = [b for b in mine if not all(item_path(work, t['class_name'], t['j']).exists() for t in b)]
+        for b in tqdm(todo, desc=f'coda_generate[{rank}/{world_size}]', disable=not progress or None):
+            _gen_batch(pipe, disc, work, b, p, size, negative_prompt)
     return dict(total=len(tasks), mine=sum(map(len, mine)), generated=sum(map(len, todo)))
 
 # %% ../nbs/40_align.ipynb #d1ed0e93
@@ -379,14 +399,13 @@ def coda_generate(disc:str, # discovery folder (manifest.csv + latents/)
                   seed:int=0, # run seed
                   batch_size:int=4, # images per UNet call
                   dtype:str='auto', # auto|float16|bfloat16|float32
+                  force:bool=False, # replace an output folder of another key (other parameters, dtype, model or discovery run)
                   debug:bool=False, # on an error, print its traceback too (not just one line)
                  ):
     "Generate CoDA's aligned synthetic set from a discovery folder (shard with torchrun / accelerate launch)."
     check_generate_args(gamma, pis, guide_percent, form, steps, cfg, size, seed, batch_size)
     check_choice('dtype', dtype, DTYPES)
-    check_discovery(disc, read_discovery(disc))      # before the pipeline is loaded
-    pipe = load_pipeline(model, vae, dtype)
-    r = generate(disc, out, pipe, gamma=gamma, pis=pis, guide_percent=guide_percent, form=form, steps=steps,
-                 cfg=cfg, size=size, seed=seed, batch_size=batch_size)
+    r = generate(disc, out, None, model, vae, gamma=gamma, pis=pis, guide_percent=guide_percent, form=form, steps=steps,
+                 cfg=cfg, size=size, seed=seed, batch_size=batch_size, dtype=dtype, force=force)   # the pipeline is loaded once out is claimed
     print(f"coda_generate: {r['generated']} images generated, {r['mine'] - r['generated']} already there "
           f"(this shard: {r['mine']} of {r['total']})")

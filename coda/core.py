@@ -10,19 +10,34 @@ import numpy as np
 from PIL import Image
 
 # %% auto #0
-__all__ = ['GREY_MODES', 'USER_ERRORS', 'atomic_path', 'save_json', 'load_json', 'save_npy', 'save_png', 'stable_hash',
-           'short_hash', 'item_seed', 'to_8bit', 'common_channels', 'to_channels', 'lanczos_resize', 'to_rgb',
-           'UserError', 'check', 'check_range', 'check_choice', 'parse_ints', 'safe_join', 'cli_errors']
+__all__ = ['GREY_MODES', 'USER_ERRORS', 'file_mode', 'atomic_path', 'save_json', 'load_json', 'save_npy', 'save_png',
+           'stable_hash', 'short_hash', 'item_seed', 'to_8bit', 'common_channels', 'to_channels', 'lanczos_resize',
+           'to_rgb', 'UserError', 'check', 'check_range', 'check_choice', 'parse_ints', 'safe_join', 'cli_errors']
 
 # %% ../nbs/00_core.ipynb #d1301215
+def _umask() -> int:
+    "This process's umask (read without changing it where /proc tells it)."
+    try:
+        with open('/proc/self/status') as f:
+            for l in f:
+                if l.startswith('Umask:'): return int(l.split()[1], 8)
+    except (OSError, ValueError): pass
+    m = os.umask(0o022); os.umask(m)
+    return m
+
+def file_mode() -> int:
+    "The mode a new file gets under the umask (0o644 under umask 022)."
+    return 0o666 & ~_umask()
+
 @contextlib.contextmanager
 def atomic_path(path, # final file name
                ):
-    "Yield a temporary path beside `path`; move it onto `path` only if the block succeeds."
+    "Yield a temporary path beside `path`; move it onto `path` (with the umask's mode) only if the block succeeds."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp'); os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, file_mode())   # mkstemp makes 0600 files: readable by others only as the umask allows
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp): os.remove(tmp)
@@ -165,10 +180,10 @@ def safe_join(root,               # the folder the name must stay in
 USER_ERRORS = (UserError, FileNotFoundError, NotADirectoryError, PermissionError)
 
 def _in_cli(f) -> bool:
-    "Whether `f` itself runs as the console script (fastcore's `call_parse` parsed sys.argv for it), not as a Python call."
+    "Whether `f` itself runs as the console script (`call_parse` parsed sys.argv for it, or the script is named after it), not as a Python call."
     try: from fastcore.script import _cli_func
-    except ImportError: return Path(sys.argv[0]).name == f.__name__
-    return _cli_func.get() is f
+    except ImportError: _cli_func = None
+    return (_cli_func is not None and _cli_func.get() is f) or Path(sys.argv[0]).name == f.__name__
 
 def cli_errors(func):
     "Console-script wrapper (under `@call_parse`): a user error prints `prog: error: msg` and exits 2; traceback with `--debug`."

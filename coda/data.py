@@ -108,8 +108,9 @@ class ImageDataset:
 # %% ../nbs/10_data.ipynb #3b472a5a
 class ArrayDataset(ImageDataset):
     "A dataset held as a uint8 array `N×H×W` (grey) or `N×H×W×C` with integer labels."
-    def __init__(self, name, split, images, labels, classes, prompts):
-        self.name, self.split, self.images, self.labels = name, split, images, np.asarray(labels)
+    def __init__(self, name, split, images, labels, classes, prompts,
+                 root=None): # the folder the arrays were read from (recorded in provenance, not in the key)
+        self.name, self.split, self.images, self.labels, self.root = name, split, images, np.asarray(labels), root
         self.classes, self.prompts = list(classes), list(prompts)
         self._rows = [np.flatnonzero(self.labels == i) for i in range(len(self.classes))]
         self._channels = 1 if images.ndim == 3 or images.shape[-1] < 3 else 3
@@ -186,7 +187,7 @@ def load_fashion_mnist(split:str='train', root=None) -> ArrayDataset:
     x, y = read_idx(d/xf), read_idx(d/yf)
     if len(x) != len(y): raise UserError(f'{d/xf} has {len(x)} images but {d/yf} has {len(y)} labels')
     safe = [n.lower().replace('/', '_').replace(' ', '_') for n in FMNIST_NAMES]
-    return ArrayDataset('fashion-mnist', s, x, y, safe, [n.split('/')[0].lower() for n in FMNIST_NAMES])
+    return ArrayDataset('fashion-mnist', s, x, y, safe, [n.split('/')[0].lower() for n in FMNIST_NAMES], root=d)
 
 # %% ../nbs/10_data.ipynb #a4c11b8b
 IMG_EXTS = {'.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff', '.gif', '.ppm'}

@@ -30,6 +30,7 @@ from .core import UserError, check, check_range, parse_ints, safe_join, cli_erro
 from .data import check_same_classes
 from .models import MODEL_NAMES, _MODELS, net_kwargs
 from .core import to_8bit
+from .stage import provenance, check_out_dir
 
 # %% ../nbs/50_evaluate.ipynb #4e67eacf
 def epochs_for_ipc(ipc:int,           # images per class
@@ -413,13 +414,14 @@ def evaluate_set(train,                  # training set, or a function seed → 
                  n_jobs:int=1,           # trainings in parallel processes (one torch thread each)
                  threads:int|None=None,  # torch threads per training
                  progress:bool=False,    # tqdm over the trainings
+                 dataset=None,           # the validation dataset (its name, split and root go into each result's provenance)
                  **overrides) -> pd.DataFrame:
     "Train and score `model` on a set for each seed; one row per seed (resumable when `out` is given)."
     xv, yv = val
     fixed = None if callable(train) else _train_for(train, 0, classes, xv.shape[1])   # a fixed set is loaded once
     items = [dict(set=set_name, seed=s, data=(train(s) if callable(train) else fixed), ipc=ipc) for s in seeds]
     return evaluate_items(items, val, model, out, epochs, eval_every, device, force, log, model_kw, teacher, protocol,
-                          n_jobs, threads, progress, **overrides)
+                          n_jobs, threads, progress, dataset, **overrides)
 
 def _job(it, xv, yv, model, out, epochs, eval_every, device, model_kw, teacher, protocol, overrides):
     "The job of one item (set, seed, data) and where its result goes."
@@ -440,6 +442,7 @@ def _job(it, xv, yv, model, out, epochs, eval_every, device, model_kw, teacher, 
 def evaluate_items(items:list,           # dicts: set (name), seed, data = (x, y, info), optional ipc
                    val:tuple, model:str='ConvNet-3', out=None, epochs=None, eval_every=None, device=None, force:bool=False,
                    log=None, model_kw=None, teacher=None, protocol:str='hard', n_jobs:int=1, threads=None, progress:bool=False,
+                   dataset=None, # the validation dataset, for the provenance block of each result
                    **overrides) -> pd.DataFrame:
     "Train and score many (set, seed) items in one pool of workers; finished results (same key) are read back, not rerun."
     xv, yv = val
@@ -449,9 +452,11 @@ def evaluate_items(items:list,           # dicts: set (name), seed, data = (x, y
         job, meta, fn = _job(it, xv, yv, model, out, epochs, eval_every, device, model_kw, teacher, protocol, overrides)
         if fn and fn.exists() and not force and load_json(fn).get('key') == meta['key']: rows[i] = load_json(fn)
         else: todo.append((i, job, meta, fn))
+    for d in sorted({fn.parent for _, _, _, fn in todo if fn}): check_out_dir(d, 'results folder')   # before any training
+    prov = provenance(dataset, dict(model=model, teacher=None if teacher is None else _teacher_id(teacher)), device, 'float32') if todo else None
     done = iter_jobs([j for _, j, _, _ in todo], n_jobs, threads, log, progress) if todo else []
     for (i, _, meta, fn), r in zip(todo, done):   # each result is saved as soon as it arrives: an interruption loses only running ones
-        r.update(meta)
+        r.update(meta, provenance=prov)
         if fn: save_json(r, fn)
         rows[i] = r
     return runs_frame(rows)
@@ -606,7 +611,7 @@ def coda_evaluate(train:str=None,          # distilled set: a folder root/<class
     check(protocol in ('authors', 'hard', 'dc'), f"protocol={protocol!r}: must be one of authors, hard, dc")
     if teacher is not None: protocol = 'soft-rded'
     name = name or (f'random-ipc{random}' if random else Path(train).name)
-    safe_join(out, name, 'set name (--name)'); _check_device(device)
+    check_out_dir(safe_join(out, name, 'set name (--name)'), 'results folder (--out)'); _check_device(device)   # before any training
     if teacher is not None and not Path(teacher).is_file(): raise FileNotFoundError(f'teacher {teacher}: no such file')
     val_ds = load_dataset(dataset, root, val_split)
     if random:
@@ -626,7 +631,7 @@ def coda_evaluate(train:str=None,          # distilled set: a folder root/<class
         src = lambda s: (lambda r: (r[0], r[1], dict(sources=r[2], selection_seed=s)))(random_subset(tr, random, s, xv.shape[1]))
     df = evaluate_set(src, (xv, yv), model, seed_list, name, out, ipc=random or None, epochs=epochs or None, eval_every=eval_every,
                       classes=val_ds.classes, device=device, force=force, log=lambda r: print(json.dumps(r)), teacher=teacher,
-                      protocol='hard' if protocol == 'soft-rded' else protocol)
+                      protocol='hard' if protocol == 'soft-rded' else protocol, dataset=val_ds)
     with atomic_path(result_path(out, name, model, 0).parent/'runs.csv') as t: df.to_csv(t, index=False)
     from coda.metrics import summarize_runs
     summ = summarize_runs(collect_results(out), paper=None if paper is None else {(name, model_key(model)): paper})

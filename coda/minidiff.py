@@ -14,6 +14,7 @@ from diffusers.models.unets.unet_2d import UNet2DOutput
 from .core import atomic_path, save_json, load_json, save_png, stable_hash, short_hash, item_seed
 from .tiny import dpmpp_karras
 from .align import aligned, read_discovery
+from .stage import claim, read_record, upstream_key, Digests, model_id, provenance, lock, lock_file, check_out_dir, item_rel, latents_path
 
 # %% auto #0
 __all__ = ['SCHEDULE', 'timestep_embedding', 'MiniUNet', 'mini_scheduler', 'MiniPipeline', 'train_arrays', 'train_params',
@@ -173,12 +174,14 @@ def load_minidiff(ds, # the training set (an `ArrayDataset`, e.g. Fashion-MNIST 
                  ) -> MiniPipeline:
     "The mini diffusion model for `ds`: loaded from the cache, or trained once and cached."
     from safetensors.torch import load_file
-    p = train_params(**kw); folder = Path(root)/minidiff_key(ds, p)
+    p = train_params(**kw); folder = Path(check_out_dir(root, 'mini-diffusion cache'))/minidiff_key(ds, p)
     if not (folder/'config.json').exists():
-        t0 = time.time(); x, y = train_arrays(ds)
-        net, losses = train_minidiff(x, y, len(ds.classes), p, log_every)
-        save_minidiff(net, folder, dict(params=p, dataset=ds.key, n_train=len(y), train_s=round(time.time() - t0, 1),
-                                        final_loss=float(np.mean(losses[-50:]))))
+        with lock(lock_file(folder), what=f'mini-diffusion cache {folder}'):   # two processes: one trains, the other waits
+            if not (folder/'config.json').exists():
+                t0 = time.time(); x, y = train_arrays(ds)
+                net, losses = train_minidiff(x, y, len(ds.classes), p, log_every)
+                save_minidiff(net, folder, dict(params=p, dataset=ds.key, n_train=len(y), train_s=round(time.time() - t0, 1),
+                                                final_loss=float(np.mean(losses[-50:])), provenance=provenance(ds, device='cpu', dtype='float32')))
     cfg = load_json(folder/'config.json'); m = cfg['model']
     net = MiniUNet(m['n_classes'], tuple(m['channels']), m['emb'], m['in_channels'], m['sample_size'])
     net.load_state_dict(load_file(str(folder/'model.safetensors')))
@@ -201,7 +204,7 @@ def sample_mini(pipe:MiniPipeline, labels, # class id per image
 # %% ../nbs/45_minidiff.ipynb #b1823ee4
 def _refs_of(disc, tasks):
     "Stack the representatives s_j of `tasks` from `<disc>/latents/<class:04d>.npy`."
-    arrs = {c: np.load(Path(disc)/'latents'/f'{c:04d}.npy') for c in {t['class_index'] for t in tasks}}
+    arrs = {c: np.load(latents_path(disc, c)) for c in {t['class_index'] for t in tasks}}
     return torch.from_numpy(np.stack([arrs[t['class_index']][t['j']].astype(np.float32) for t in tasks]))
 
 def to_uint8(x:torch.Tensor) -> np.ndarray:
@@ -210,29 +213,32 @@ def to_uint8(x:torch.Tensor) -> np.ndarray:
     return a[..., 0] if a.shape[-1] == 1 else a
 
 # %% ../nbs/45_minidiff.ipynb #48e4f60d
-def _check_params(out, p):
-    f = Path(out)/'generate.json'
-    if f.exists() and load_json(f) != json.loads(json.dumps(p)): raise ValueError(f'{f} holds other parameters: use another output folder')
-    if not f.exists(): save_json(p, f)
-
 def generate_mini(model:MiniPipeline, # from `load_minidiff`
                   disc, # discovery run folder (manifest.csv + latents/)
                   out, # output folder: <class>/<j:03d>.png + manifest.csv
                   gamma:float=0.1, pis:int=5, # CoDA's γ and Prior Injection Steps
                   steps:int=25, cfg:float=2.0, seed:int=0, # sampler steps, CFG scale, run seed
                   form:str='paper', batch_size:int=50,
+                  force:bool=False, # replace an output folder of another key (generated beside it, swapped in when complete)
                  ) -> pd.DataFrame:
-    "One CoDA-aligned image per representative of `disc`, resumable; returns the manifest."
+    "One CoDA-aligned image per representative of `disc`, resumable and keyed (parameters, model weights, the discovery run); returns the manifest."
     from PIL import Image
     out, tasks = Path(out), read_discovery(disc)
     p = dict(gamma=gamma, pis=pis, steps=steps, cfg=cfg, seed=seed, form=form, model=str(getattr(model, 'folder', '')))
-    _check_params(out, p)
-    for t in tasks: t.update(ref_image=t.get('image', ''), seed=item_seed(seed, t['class_index'], t['j']), image=f"{t['class_name']}/{t['j']:03d}.png")
-    todo = [t for t in tasks if not (out/t['image']).exists()]
-    for b in [todo[i:i+batch_size] for i in range(0, len(todo), batch_size)]:
-        x = sample_mini(model, [t['class_index'] for t in b], [t['seed'] for t in b], steps, cfg, _refs_of(disc, b), gamma, pis, form)
-        for t, a in zip(b, to_uint8(x)): save_png(Image.fromarray(a), out/t['image'])
-    cols = ['class_index', 'class_name', 'j', 'seed', 'image', 'ref_image', 'origin']
-    man = pd.DataFrame([{**{c: t.get(c, '') for c in cols}, **{k: v for k, v in p.items() if k != 'seed'}, 'run_seed': seed} for t in tasks])
-    with atomic_path(out/'manifest.csv') as f: man.to_csv(f, index=False)
+    folder = getattr(model, 'folder', None)
+    mid = model_id(Path(folder)/'model.safetensors') if folder else model_id(model.unet)
+    old = read_record(out, 'generate.json')
+    dg = Digests(old.get('stamps') if isinstance(old, dict) else None)
+    key = dict({k: v for k, v in p.items() if k != 'model'}, model=mid, upstream=upstream_key(disc, 'run.json', ('manifest.csv', 'latents'), dg))
+    dset = ((read_record(disc, 'run.json') or {}).get('provenance') or {}).get('dataset')
+    info = lambda: dict(provenance=provenance(dset, dict(model=mid), 'cpu', 'float32'))
+    with claim(out, key, 'generate.json', 'generation run', force, info, dg.stamps, legacy=p) as work:
+        for t in tasks: t.update(ref_image=t.get('image', ''), seed=item_seed(seed, t['class_index'], t['j']), image=item_rel(t['class_name'], t['j']))
+        todo = [t for t in tasks if not (work/t['image']).exists()]
+        for b in [todo[i:i+batch_size] for i in range(0, len(todo), batch_size)]:
+            x = sample_mini(model, [t['class_index'] for t in b], [t['seed'] for t in b], steps, cfg, _refs_of(disc, b), gamma, pis, form)
+            for t, a in zip(b, to_uint8(x)): save_png(Image.fromarray(a), work/t['image'])
+        cols = ['class_index', 'class_name', 'j', 'seed', 'image', 'ref_image', 'origin']
+        man = pd.DataFrame([{**{c: t.get(c, '') for c in cols}, **{k: v for k, v in p.items() if k != 'seed'}, 'run_seed': seed} for t in tasks])
+        with atomic_path(work/'manifest.csv') as f: man.to_csv(f, index=False)
     return man

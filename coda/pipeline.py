@@ -15,10 +15,11 @@ from .data import load_dataset, check_counts, subsample, ImageDataset, ArrayData
 from .encode import LatentCache, PixelEncoder, get_encoder, encode_sources
 from .discover import discover_classes, Selection, METHOD_SPACE, UMAP_MIN_ROWS
 from .paper_settings import discovery_params
+from .stage import claim, provenance, check_out_dir, item_path, item_rel, latents_path, selection_path
 
 # %% auto #0
-__all__ = ['BACKENDS', 'METHODS', 'default_params', 'check_discover_args', 'save_selection', 'load_selection', 'duplicate_rows',
-           'discover_dataset', 'sweep_ipcs', 'coda_discover']
+__all__ = ['BACKENDS', 'METHODS', 'default_params', 'check_discover_args', 'save_selection', 'load_selection', 'discovery_key',
+           'duplicate_rows', 'discover_dataset', 'sweep_ipcs', 'coda_discover']
 
 # %% ../nbs/35_pipeline.ipynb #b7b9730f
 def default_params(ipc:int, n_neighbors=None, min_cluster_size=None,
@@ -69,18 +70,12 @@ def _run_params(ipc, method, reduce, n_components, n_neighbors, min_cluster_size
                 min_samples=min_samples, variant=variant, seed=seed, umap_seed=umap_seed, allow_fewer=allow_fewer,
                 image_size=image_size, classes=classes)
 
-def _check_run(out:Path, run:dict, force:bool):
-    "Refuse an out folder that holds a run with other parameters (unless `force`)."
-    f = out/'run.json'
-    if f.exists():
-        old = load_json(f)
-        if old != json.loads(json.dumps(run, default=str)):
-            if not force:
-                diff = sorted(k for k in set(old['params']) | set(run['params']) if old['params'].get(k) != run['params'].get(k))
-                raise UserError(f"{out} holds a discovery run with other settings (differs in: {', '.join(diff) or 'dataset/encoder'}); "
-                                 "pass force=True (--force) to replace it, or another out folder")
-            shutil.rmtree(out)
-    save_json(run, f)
+def discovery_key(params:dict, cache, todo, latent_encoder=None) -> dict:
+    "The key of a discovery run: its parameters, the dataset, the encoders (models by weight hash or revision) and the digest of each class's images."
+    ds = cache.ds
+    return dict(params, dataset=ds.key, encoder=cache.encoder.key, cache_dtype=cache.dtype.name,
+                latent_encoder=None if latent_encoder is None else latent_encoder.key,
+                content={ds.classes[ci]: cache.content_key(ci) for ci in todo})
 
 # %% ../nbs/35_pipeline.ipynb #93d4fb7a
 def duplicate_rows(x) -> int:
@@ -99,36 +94,41 @@ def _check_encoded(ds, ci, f, ipc, allow_fewer):
                         'its representatives may show the same picture more than once')
 
 def _select_missing(out, cache, todo, n_jobs, backend, progress, kw):
-    "Encode and select the classes in `todo` that have no selection file yet."
-    miss = [ci for ci in todo if not (out/'selections'/f'{ci:04d}.json').exists()]
+    "Encode (and check) the classes in `todo` that have no selection file yet, then select them, each selection saved as soon as it is done."
+    from joblib import effective_n_jobs
+    miss = [ci for ci in todo if not selection_path(out, ci).exists()]
     if not miss: return
-    feats = []
-    for ci in tqdm(miss, desc='encode', disable=not progress):
+    for ci in tqdm(miss, desc='encode', disable=not progress):     # every class is encoded and checked before any selection
         f, _ = cache.encode_class(ci, progress=False)
         _check_encoded(cache.ds, ci, f, kw['ipc'], kw['allow_fewer'])
-        feats.append(np.asarray(f, np.float32).reshape(len(f), -1))
-    with warnings.catch_warnings():
-        warnings.filterwarnings('ignore', message='class of .* too few for UMAP')   # discover_dataset warned, naming the class
-        sels = discover_classes(feats, n_jobs=n_jobs, backend=backend, progress=progress, **kw)
-    for ci, sel in zip(miss, sels): save_selection(sel, out/'selections'/f'{ci:04d}.json')
+    step = max(1, effective_n_jobs(n_jobs))                         # one class per worker at a time: memory stays bounded
+    bar = tqdm(total=len(miss), desc='discover', disable=not progress)
+    for i in range(0, len(miss), step):
+        part = miss[i:i + step]
+        feats = [(lambda f: np.asarray(f, np.float32).reshape(len(f), -1))(cache.encode_class(ci, progress=False)[0]) for ci in part]
+        with warnings.catch_warnings():
+            warnings.filterwarnings('ignore', message='class of .* too few for UMAP')   # discover_dataset warned, naming the class
+            sels = discover_classes(feats, n_jobs=n_jobs, backend=backend, progress=False, **kw)
+        for ci, sel in zip(part, sels): save_selection(sel, selection_path(out, ci))   # an interruption keeps these classes
+        bar.update(len(part))
+    bar.close()
 
 # %% ../nbs/35_pipeline.ipynb #2d50510f
 def _write_class(out, ds, ci, sel, feats, srcs, image_size, latent_encoder):
     "Write class `ci`'s images of R and its representative latents; return its manifest rows."
     picked = [srcs[i] for i in sel.indices]
-    cdir = safe_join(out/'R', ds.classes[ci], 'class name')
     for j, src in enumerate(picked):
-        p = cdir/f'{j:03d}.png'
+        p = item_path(out/'R', ds.classes[ci], j)
         if not p.exists():
             im = ds.open(src)
             save_png(lanczos_resize(im, image_size) if image_size else im, p)
-    lf = out/'latents'/f'{ci:04d}.npy'
+    lf = latents_path(out, ci)
     if not lf.exists():
         if latent_encoder is None: lat = np.asarray(feats)[sel.indices].astype(np.float32)
         else: lat = encode_sources(latent_encoder, ds, picked).astype(np.float32)
         save_npy(lat, lf)
     return [dict(class_index=ci, class_name=ds.classes[ci], prompt=ds.prompts[ci], j=j, source=src, row=int(r),
-                 origin=o, cluster_size=int(c), image=f'R/{ds.classes[ci]}/{j:03d}.png')
+                 origin=o, cluster_size=int(c), image='R/' + item_rel(ds.classes[ci], j))
             for j, (src, r, o, c) in enumerate(zip(picked, sel.indices, sel.origins, sel.cluster_sizes))]
 
 # %% ../nbs/35_pipeline.ipynb #5f197522
@@ -173,6 +173,7 @@ def discover_dataset(ds:ImageDataset, # the training set to distill
     out, encoder = Path(out), encoder or PixelEncoder()
     todo = _class_indices(ds, classes)
     check_counts(ds, ipc, allow_fewer, todo)
+    check_out_dir(out, 'run folder'); check_out_dir(cache_root, 'cache folder')
     hp = default_params(ipc, n_neighbors, min_cluster_size)
     reduce = reduce or METHOD_SPACE.get(method, 'umap')
     if reduce == 'umap': _warn_small(ds, todo)
@@ -180,17 +181,19 @@ def discover_dataset(ds:ImageDataset, # the training set to distill
                          umap_seed, allow_fewer, image_size, todo)
     cache = LatentCache(ds, encoder, cache_root, dtype=cache_dtype)
     lkey = None if latent_encoder is None else latent_encoder.key
-    _check_run(out, dict(params=params, cache=cache.key, latent_encoder=lkey), force)
+    legacy = dict(params=params, cache=cache.key, latent_encoder=lkey)   # what run.json held before the stage contract
+    info = lambda: dict(provenance=provenance(ds, dict(encoder=encoder.key, latent_encoder=lkey), getattr(encoder, 'device', 'cpu'), cache_dtype))
     kw = dict(ipc=ipc, method=method, reduce=reduce, n_components=n_components, min_samples=min_samples, variant=variant, seed=seed,
               umap_seed=umap_seed, allow_fewer=allow_fewer, **hp)
-    _select_missing(out, cache, todo, n_jobs, backend, progress, kw)
-    rows = []
-    for ci in tqdm(todo, desc='write R', disable=not progress):
-        sel = load_selection(out/'selections'/f'{ci:04d}.json')
-        feats, srcs = cache.encode_class(ci, progress=False)
-        rows += _write_class(out, ds, ci, sel, feats, srcs, image_size, latent_encoder)
-    man = pd.DataFrame(rows).assign(**{k: v for k, v in params.items() if k != 'classes'}, encoder=encoder.key['name'])
-    with atomic_path(out/'manifest.csv') as t: man.to_csv(t, index=False)
+    with claim(out, discovery_key(params, cache, todo, latent_encoder), 'run.json', 'discovery run', force, info, legacy=legacy) as work:
+        _select_missing(work, cache, todo, n_jobs, backend, progress, kw)
+        rows = []
+        for ci in tqdm(todo, desc='write R', disable=not progress):
+            sel = load_selection(selection_path(work, ci))
+            feats, srcs = cache.encode_class(ci, progress=False)
+            rows += _write_class(work, ds, ci, sel, feats, srcs, image_size, latent_encoder)
+        man = pd.DataFrame(rows).assign(**{k: v for k, v in params.items() if k != 'classes'}, encoder=encoder.key['name'])
+        with atomic_path(work/'manifest.csv') as t: man.to_csv(t, index=False)
     return man
 
 # %% ../nbs/35_pipeline.ipynb #42d19d49
@@ -236,7 +239,7 @@ def coda_discover(dataset:str='offline', # spec name (nette, woof, idc, imagenet
                   classes:str=None,    # comma-separated class indices (default: all)
                   per_class:int=None,  # distill a seeded subset of this many images per class (quick runs)
                   allow_fewer:bool=False, # keep all images of a class with fewer than IPC
-                  force:bool=False,    # replace a run folder written with other settings
+                  force:bool=False,    # replace a run folder of another key (written beside it, swapped in when complete)
                   quiet:bool=False,    # no progress bars
                   debug:bool=False,    # on an error, print its traceback too (not just one line)
                  ):
@@ -249,10 +252,10 @@ def coda_discover(dataset:str='offline', # spec name (nette, woof, idc, imagenet
     full = load_dataset(dataset, root, split)
     ds = subsample(full, per_class)
     check_counts(ds, ipc, allow_fewer, _class_indices(ds, cls))        # before any model is loaded
+    out = check_out_dir(out or f'data/runs/{ds.name}-{method}-ipc{ipc}', 'run folder'); check_out_dir(cache, 'cache folder')
     enc_name = encoder or ('pixel' if isinstance(full, ArrayDataset) else 'vae')
     enc = get_encoder(enc_name, model, resolution)
     lat = get_encoder('vae', model, latent_resolution) if latent_resolution else None
-    out = Path(out or f'data/runs/{ds.name}-{method}-ipc{ipc}')
     hp = default_params(ipc, n_neighbors, min_cluster_size, dataset)
     man = discover_dataset(ds, out, ipc, enc, cache, method=method, reduce=reduce, n_components=n_components,
                            **hp, min_samples=min_samples, variant=variant, seed=seed,

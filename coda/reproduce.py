@@ -11,15 +11,15 @@ import numpy as np, pandas as pd
 import ast, datetime, importlib, importlib.metadata, itertools, os, re, shutil, subprocess, sys, time
 import yaml
 from fastcore.script import call_parse, Param
-from .core import atomic_path, save_json, load_json
+from .core import atomic_path, save_json, load_json, UserError, cli_errors
+from .stage import PACKAGES, package_versions, git_state, provenance, lock, lock_file, swap_in, Busy
 from .data import ImageDataset, load_dataset, subsample
 
 # %% auto #0
-__all__ = ['PKG_DIR', 'PACKAGES', 'finish_run', 'FirstClasses', 'paper_data', 'repo_root', 'check_name', 'expand_runs',
-           'experiments_dir', 'notebook_path', 'experiment_path', 'load_experiment', 'parameters_cell',
-           'notebook_parameters', 'validate_experiment', 'package_versions', 'git_state', 'execute_notebook',
-           'run_config', 'is_done', 'run_folder', 'run_one', 'summarize', 'summary_figure', 'reproduce',
-           'list_experiments', 'parse_overrides', 'coda_reproduce', 'main']
+__all__ = ['PKG_DIR', 'finish_run', 'FirstClasses', 'paper_data', 'repo_root', 'check_name', 'expand_runs', 'experiments_dir',
+           'notebook_path', 'experiment_path', 'load_experiment', 'parameters_cell', 'notebook_parameters',
+           'validate_experiment', 'execute_notebook', 'run_config', 'is_done', 'run_folder', 'run_one', 'summarize',
+           'summary_figure', 'reproduce', 'list_experiments', 'parse_overrides', 'coda_reproduce', 'main']
 
 # %% ../nbs/70_reproduce.ipynb #9c2274db
 def finish_run(out_dir, # the run folder
@@ -83,11 +83,11 @@ _NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.=+-]*')
 def check_name(name:str, what:str='run') -> str:
     "A run or experiment name is one plain folder name (letters, digits, `_ . = + -`), so it stays inside `results/`."
     if not _NAME.fullmatch(str(name)) or '..' in str(name):
-        raise ValueError(f"{what} name {name!r} is not a plain folder name (letters, digits, _ . = + -): it must stay inside results/")
+        raise UserError(f"{what} name {name!r} is not a plain folder name (letters, digits, _ . = + -): it must stay inside results/")
     return str(name)
 
 def _norm_run(r:dict) -> dict:
-    if 'name' not in r or 'notebook' not in r: raise ValueError(f'a run needs a name and a notebook: {r}')
+    if 'name' not in r or 'notebook' not in r: raise UserError(f'a run needs a name and a notebook: {r}')
     check_name(r['name'])
     return dict(name=str(r['name']), notebook=str(r['notebook']), parameters=dict(r.get('parameters') or {}), gpu=bool(r.get('gpu', False)))
 
@@ -97,7 +97,7 @@ def expand_runs(spec:dict) -> list:
     entries = list(spec.get('runs') or []) + (grid if isinstance(grid, list) else [grid])
     runs = [_norm_run(r) for e in entries for r in _grid_runs(e)]
     dup = sorted({r['name'] for r in runs if sum(q['name'] == r['name'] for q in runs) > 1})
-    if dup: raise ValueError(f"run names must be unique, repeated: {', '.join(dup)}")
+    if dup: raise UserError(f"run names must be unique, repeated: {', '.join(dup)}")
     return runs
 
 # %% ../nbs/70_reproduce.ipynb #b751b88a
@@ -154,24 +154,6 @@ def validate_experiment(exp:dict, root=None) -> list:
         errs += [f"{r['name']}: {r['notebook']} lacks parameter {k!r}" for k in ('out_dir', 'smoke') if k not in known]
     return errs
 
-# %% ../nbs/70_reproduce.ipynb #6f5787d9
-PACKAGES = ('torch', 'numpy', 'scipy', 'scikit-learn', 'umap-learn', 'pynndescent', 'numba', 'hdbscan', 'diffusers', 'transformers',
-            'pandas', 'papermill', 'coda')   # the stack that changes numbers
-
-def package_versions(pkgs=PACKAGES) -> dict:
-    "Installed versions of `pkgs` (None if missing)."
-    def v(p):
-        try: return importlib.metadata.version(p)
-        except importlib.metadata.PackageNotFoundError: return None
-    return {p: v(p) for p in pkgs}
-
-def git_state(root=None) -> dict:
-    "The commit of the repository at `root` and whether its tree has uncommitted changes."
-    run = lambda *a: subprocess.run(['git', *a], cwd=repo_root(root), capture_output=True, text=True)
-    sha = run('rev-parse', 'HEAD')
-    if sha.returncode: return dict(git_sha=None, git_dirty=None)
-    return dict(git_sha=sha.stdout.strip(), git_dirty=bool(run('status', '--porcelain', '--untracked-files=no').stdout.strip()))
-
 # %% ../nbs/70_reproduce.ipynb #2a26d67e
 def _execute_inprocess(nb_path, out_nb, params, cwd):
     "Run a notebook in this process (execnb), parameters injected after its `parameters` cell."
@@ -196,10 +178,14 @@ def execute_notebook(nb_path, out_nb, params:dict, cwd, executor:str='papermill'
 
 # %% ../nbs/70_reproduce.ipynb #d50f881d
 def run_config(exp:dict, run:dict, params:dict, smoke:bool, root=None) -> dict:
-    "What `config.json` records for a run."
+    "What `config.json` records for a run: its parameters and the provenance block (commit and versions also at the top level)."
+    defaults = _defaults(run, root); res = _resolved(params, smoke, defaults)
+    ds = dict(name=res['dataset'], root={**defaults, **params}.get('root') or None) if res else None
+    prov = provenance(ds, device='cuda' if _has_cuda() else 'cpu', root=repo_root(root))
     return dict(experiment=exp['name'], paper=exp.get('paper', ''), run=run['name'], notebook=run['notebook'], gpu=run['gpu'],
-                smoke=smoke, parameters=params, overrides=run.get('overrides', {}), **_resolved(params, smoke, _defaults(run, root)), **git_state(root), versions=package_versions(), python=sys.version.split()[0],
-                cuda=_has_cuda(), started=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'))
+                smoke=smoke, parameters=params, overrides=run.get('overrides', {}), **res,
+                **{k: prov[k] for k in ('git_sha', 'git_dirty', 'versions', 'python')}, cuda=_has_cuda(), provenance=prov,
+                started=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'))
 
 def _has_cuda() -> bool:
     try:
@@ -234,7 +220,7 @@ def run_folder(results, exp_name:str, run_name:str, smoke:bool=False) -> Path:
     "`results/<experiment>/<run>/` (smoke runs: `results/smoke/<experiment>/<run>/`), refused if it leaves `results/`."
     base = (Path(results)/('smoke' if smoke else '')).resolve()
     out = (base/check_name(exp_name, 'experiment')/check_name(run_name)).resolve()
-    if not out.is_relative_to(base): raise ValueError(f'run folder {out} is outside {base}')
+    if not out.is_relative_to(base): raise UserError(f'run folder {out} is outside {base}')
     return out
 
 def run_one(exp:dict, run:dict, results='results', force:bool=False, smoke:bool=False, root=None,
@@ -245,6 +231,14 @@ def run_one(exp:dict, run:dict, results='results', force:bool=False, smoke:bool=
     row = dict(run=run['name'], notebook=run['notebook'], out_dir=str(out), error='')
     if is_done(out) and not force and _same_params(out, params): return dict(row, status='skipped')
     if run['gpu'] and not smoke and not _has_cuda(): return dict(row, status='no-gpu')
+    try:
+        with lock(lock_file(out), wait=False, what=f'run folder {out}'):   # one coda_reproduce per run folder at a time
+            return _run_locked(exp, run, params, smoke, root, executor, out, row, force)
+    except Busy as e: return dict(row, status='busy', error=str(e))
+
+def _run_locked(exp, run, params, smoke, root, executor, out, row, force):
+    "The rest of `run_one`, under the run folder's lock."
+    if is_done(out) and not force and _same_params(out, params): return dict(row, status='skipped')   # done meanwhile
     replace = out.exists() and (force or not _same_params(out, params))   # else: a new run, or an unfinished one resumed in place
     work = out.with_name(out.name + '.partial') if replace else out
     if replace and work.exists(): shutil.rmtree(work)
@@ -253,14 +247,8 @@ def run_one(exp:dict, run:dict, results='results', force:bool=False, smoke:bool=
     try: execute_notebook(notebook_path(run['notebook'], root), work/Path(run['notebook']).name, dict(params, out_dir=str(work)), root, executor)
     except Exception as e: return dict(row, status='failed', error=_error_line(e), wall_s=round(time.time() - t0, 1))
     if not is_done(work): return dict(row, status='failed', error='the notebook wrote no metrics.json', wall_s=round(time.time() - t0, 1))
-    if replace: _swap(work, out)
+    if replace: swap_in(work, out)
     return dict(row, status='done', wall_s=round(time.time() - t0, 1))
-
-def _swap(new:Path, out:Path):
-    "Put the finished folder `new` in the place of `out`; the old result is removed only after."
-    old = out.with_name(out.name + '.old')
-    if old.exists(): shutil.rmtree(old)
-    out.rename(old); new.rename(out); shutil.rmtree(old)
 
 def _same_params(out, params) -> bool:
     f = Path(out)/'config.json'
@@ -321,7 +309,7 @@ def reproduce(experiment, # experiment name (experiments/<name>.yaml) or a YAML 
     exp = load_experiment(experiment, root)
     if overrides: exp = dict(exp, runs=[dict(r, parameters={**r['parameters'], **overrides}, overrides=dict(overrides)) for r in exp['runs']])
     errs = validate_experiment(exp, root)
-    if errs: raise ValueError(f"{exp['path']}:\n  " + '\n  '.join(errs))
+    if errs: raise UserError(f"{exp['path']}:\n  " + '\n  '.join(errs))
     runs = _only(exp['runs'], only)
     rows = []
     for r in runs:
@@ -335,7 +323,7 @@ def _only(runs, only):
     want = [only] if isinstance(only, str) else list(only)
     want = [w.strip() for o in want for w in str(o).split(',') if w.strip()]
     miss = [w for w in want if w not in {r['name'] for r in runs}]
-    if miss: raise ValueError(f"no run named {', '.join(miss)}; runs: {', '.join(r['name'] for r in runs)}")
+    if miss: raise UserError(f"no run named {', '.join(miss)}; runs: {', '.join(r['name'] for r in runs)}")
     return [r for r in runs if r['name'] in want]
 
 # %% ../nbs/70_reproduce.ipynb #07fab5e2
@@ -354,7 +342,7 @@ def parse_overrides(items) -> dict:
     "`['root=/data/x', 'seeds=[0, 1]']` → `{'root': '/data/x', 'seeds': [0, 1]}` (values are Python literals, else strings)."
     out = {}
     for it in items or []:
-        if '=' not in it: raise ValueError(f"-p {it!r}: write NAME=VALUE, e.g. -p root=/data/imagenet")
+        if '=' not in it: raise UserError(f"-p {it!r}: write NAME=VALUE, e.g. -p root=/data/imagenet")
         k, v = it.split('=', 1)
         try: out[k.strip()] = ast.literal_eval(v)
         except (ValueError, SyntaxError): out[k.strip()] = v
@@ -365,6 +353,7 @@ def _version() -> str:
     except importlib.metadata.PackageNotFoundError: return 'unknown'
 
 @call_parse
+@cli_errors
 def coda_reproduce(experiment:Param('experiment name (experiments/<name>.yaml) or YAML path', str, opt=False, nargs='?')=None,
                    list:bool=False,     # list the experiments and the paper table/figure each reproduces
                    force:bool=False,    # rerun finished runs
@@ -374,6 +363,7 @@ def coda_reproduce(experiment:Param('experiment name (experiments/<name>.yaml) o
                    executor:str='papermill', # papermill (a kernel per run) or inprocess
                    param:Param('set a run parameter in every run: -p NAME=VALUE (a Python literal), repeatable', str, action='append')=None,
                    version:bool=False,  # print coda's version and exit
+                   debug:bool=False,    # on an error, print its traceback too (not just one line)
                   ):
     "Reproduce a paper table/figure: run its notebooks with papermill, then write summary.csv and a figure."
     if version: print(f'coda {_version()}'); return
@@ -383,10 +373,11 @@ def coda_reproduce(experiment:Param('experiment name (experiments/<name>.yaml) o
         return
     st = reproduce(experiment, results, force, smoke, only, executor=executor, overrides=parse_overrides(param))
     print(st[['run', 'status', 'error']].to_string(index=False))
-    bad = st[st.status == 'failed']
+    bad, busy = st[st.status == 'failed'], st[st.status == 'busy']
     if len(bad):
         print(f"{len(bad)} failed run(s): {', '.join(bad.run)} (executed notebooks in {Path(results)/('smoke' if smoke else '')/experiment})", file=sys.stderr)
-        raise SystemExit(1)
+    if len(busy): print(f"{len(busy)} run(s) left to the process running them: {', '.join(busy.run)}", file=sys.stderr)
+    if len(bad) or len(busy): raise SystemExit(1)
 
 def main():
     "The `coda_reproduce` console script: papermill's spelling `-p NAME=VALUE` is accepted for `--param`."
