@@ -5,6 +5,7 @@
 # %% ../nbs/50_evaluate.ipynb #3570f612
 from __future__ import annotations
 import hashlib, json, math, time, warnings
+from contextlib import contextmanager
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -360,16 +361,13 @@ def _train_for(train, seed, classes, size):
     if callable(train): return train(seed)
     return (*set_arrays(train, classes, size), {})
 
+@contextmanager
 def _threads(n):
     "Context: torch uses `n` CPU threads inside (None: leave as is)."
-    from contextlib import contextmanager
-    @contextmanager
-    def cm():
-        old = torch.get_num_threads()
-        if n: torch.set_num_threads(n)
-        try: yield
-        finally: torch.set_num_threads(old)
-    return cm()
+    old = torch.get_num_threads()
+    if n: torch.set_num_threads(n)
+    try: yield
+    finally: torch.set_num_threads(old)
 
 def train_job(job:dict, # one training: x, y, xv, yv, p, model, model_kw, seed, device, teacher
               threads:int|None=None, log=None) -> dict:
@@ -432,7 +430,8 @@ def _job(it, xv, yv, model, out, epochs, eval_every, device, model_kw, teacher, 
     p = protocol_params(protocol, k, n_classes, len(y), epochs, eval_every, **overrides)
     data, seed = _data_desc(x, y, xv, yv, info), it['seed']
     kw = {**net_kwargs(model, p['protocol']), **(model_kw or {})}   # the protocol's networks (the authors': theirs), then the caller's
-    key = run_key(p, model, seed, data) if not kw else stable_hash(dict(k=run_key(p, model, seed, data), model_kw=kw))
+    key = run_key(p, model, seed, data)
+    if kw: key = stable_hash(dict(k=key, model_kw=kw))
     fn = result_path(out, it['set'], model, seed, 'soft' if teacher is not None else 'hard' if protocol == 'hard' else protocol) if out else None
     job = dict(x=x, y=y, xv=xv, yv=yv, p=p, model=model, model_kw=kw, seed=seed, device=device, teacher=teacher)
     meta = dict(set=it['set'], model=model, seed=seed, ipc=k, protocol=p['protocol'], params=p, data=data, key=key, device=str(device),

@@ -143,14 +143,11 @@ def plot_paired(s:pd.DataFrame, out_dir=None, name:str='paired', title:str=''):
 
 # %% ../nbs/80_offline.ipynb #c495ac47
 def environment() -> dict:
-    "The machine and the versions of the stack that changes numbers."
-    import importlib.metadata as md, os
-    def v(p):
-        try: return md.version(p)
-        except md.PackageNotFoundError: return None
-    pk = ('torch', 'numpy', 'scipy', 'scikit-learn', 'umap-learn', 'pynndescent', 'numba', 'hdbscan', 'pandas', 'coda')
+    "The machine and the versions of the stack that changes numbers (`coda.stage.package_versions`)."
+    import os
+    from coda.stage import package_versions
     return dict(python=sys.version.split()[0], platform=platform.platform(), machine=platform.machine(), cpus=os.cpu_count(),
-                versions={p: v(p) for p in pk})
+                versions=package_versions())
 
 def collect_offline(exp:dict, results='results') -> pd.DataFrame:
     "Summary files of an offline experiment from its runs' `seeds.csv` (finished or partial)."

@@ -348,9 +348,7 @@ def parse_overrides(items) -> dict:
         except (ValueError, SyntaxError): out[k.strip()] = v
     return out
 
-def _version() -> str:
-    try: return importlib.metadata.version('coda')
-    except importlib.metadata.PackageNotFoundError: return 'unknown'
+def _version() -> str: return package_versions(['coda'])['coda'] or 'unknown'
 
 @call_parse
 @cli_errors
