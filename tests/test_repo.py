@@ -22,3 +22,17 @@ def test_console_scripts_installed():
         assert exe, f'{s} is not installed next to {sys.executable}'
         r = subprocess.run([exe, '--help'], capture_output=True, text=True)
         assert r.returncode == 0 and 'usage' in r.stdout.lower(), (s, r.stderr[-2000:])
+
+def test_committed_mini_generator_is_the_one_the_main_job_uses():
+    "The mini diffusion model under data/minidiff/ is keyed exactly as the main job asks for it (else `make mini` retrains it)."
+    import pytest
+    from coda.data import load_dataset, fmnist_dirs
+    from coda.minidiff import minidiff_key, train_params
+    from coda.reproduce import notebook_parameters
+    committed = [p.name for p in (ROOT/'data'/'minidiff').iterdir() if (p/'config.json').exists() and not p.name.startswith('.')]
+    tracked = subprocess.run(['git', 'ls-files', 'data/minidiff'], cwd=ROOT, capture_output=True, text=True).stdout.split()
+    assert tracked and {Path(t).parts[2] for t in tracked} <= set(committed), tracked
+    if not fmnist_dirs(): pytest.skip('Fashion-MNIST not found: the committed generator is for it (digits trains its own)')
+    nb = notebook_parameters(ROOT/'nbs'/'paper'/'offline.ipynb')
+    key = minidiff_key(load_dataset('fashion-mnist'), train_params(steps=nb['train_steps'], batch_size=nb['train_batch']))
+    assert {Path(t).parts[2] for t in tracked} == {key}, f'committed {tracked}, the main job wants {key}'
