@@ -29,7 +29,7 @@ fashion-mnist:
 	else echo "Fashion-MNIST not found: the main job runs on scikit-learn's digits (as root: apt-get install dataset-fashion-mnist; or set CODA_FASHION_MNIST=<folder with the four IDX .gz files>)"; fi
 
 mini: install fashion-mnist
-	$(BIN)/coda_reproduce mini
+	$(BIN)/coda_reproduce mini --force
 	@cat results/mini/main/table.md
 	@echo "results: $(CURDIR)/results/mini/main/ (executed notebook, seeds.csv, table.md, comparisons.csv, figures)"
 
@@ -46,4 +46,16 @@ lock:
 readme:
 	$(BIN)/python tools/readme.py
 
-.PHONY: install fashion-mnist mini test lock readme
+# The library notebooks re-executed in place with their outputs (nbs/paper/ stay templates; see tools/outputs.py):
+# deterministic, small PNG figures, nbdev_clean'ed. Review the diff, then commit the notebooks.
+outputs: install
+	$(BIN)/python tools/outputs.py
+
+# The documentation site, offline: Sphinx + myst-nb from the executed notebooks into docs/_build/html (notebooks
+# without committed outputs are executed into docs/_build/executed first; any build warning fails it).
+docs: install
+	$(BIN)/python docs/stage.py
+	$(BIN)/sphinx-build -q -b html -W --keep-going -w docs/_build/warnings.txt -c docs docs/_build/src docs/_build/html
+	@echo "site: $(CURDIR)/docs/_build/html/index.html"
+
+.PHONY: install fashion-mnist mini test lock readme outputs docs
