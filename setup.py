@@ -24,6 +24,8 @@ if cfg.get('pip_requirements'): requirements += shlex.split(cfg.get('pip_require
 min_python = cfg['min_python']
 lic = licenses.get(cfg['license'].lower(), (cfg['license'], None))
 dev_requirements = (cfg.get('dev_requirements') or '').split()
+docs_requirements = (cfg.get('docs_requirements') or '').split()   # the documentation site (make docs); part of dev
+multi_requirements = (cfg.get('multi_requirements') or '').split()   # torchrun/accelerate and Dask (pip install coda[multi]); part of dev
 
 setuptools.setup(
     name = cfg['lib_name'],
@@ -38,7 +40,8 @@ setuptools.setup(
     include_package_data = True,
     package_data = {'coda': ['classes/*.txt', 'experiments/*.yaml', 'paper/*.ipynb']},
     install_requires = requirements,
-    extras_require={ 'dev': dev_requirements },
+    extras_require={ 'dev': dev_requirements + docs_requirements + multi_requirements, 'docs': docs_requirements,
+                     'multi': multi_requirements },
     dependency_links = cfg.get('dep_links','').split(),
     python_requires  = '>=' + cfg['min_python'],
     long_description = open('README.md', encoding='utf-8').read(),

@@ -4,13 +4,16 @@ Data: per class a fixed-seed Gaussian mixture (5 components) in `dim` dimensions
 broad Gaussian, float32, `n` rows per class. Passes:
   1. sequential, cold (first UMAP call in this process includes the numba compile): per-stage times;
   2. sequential, warm: T1;
-  3. N loky workers, fresh (each worker compiles numba once): Tn cold;
-  4. N loky workers again, reused (warm): Tn.
+  3. N workers of `--backend` (loky processes by default; `dask`: a LocalCluster of N worker processes, or the
+     cluster at `--scheduler`), fresh (each worker compiles numba once): Tn cold;
+  4. the same N workers again, reused (warm): Tn.
 speedup = T1 / Tn (warm against warm); identical = picks and origins equal in every pass.
 The last line is exactly `workers <N> speedup <x.xx> identical <True|False>`.
 
     python benchmarks/discovery.py                                   # 10 classes x 1300 x 4096
     python benchmarks/discovery.py --classes 4 --n 500 --dim 512     # quick
+    python benchmarks/discovery.py --backend dask                    # the same on a Dask LocalCluster
+    python benchmarks/discovery.py --backend dask --scheduler tcp://host:8786   # on a running Dask cluster
 """
 import argparse, os, time
 import numpy as np
@@ -40,8 +43,11 @@ def main():
     p.add_argument('--n-neighbors', type=int, default=85)
     p.add_argument('--min-cluster-size', type=int, default=55)
     p.add_argument('--workers', type=int, default=os.cpu_count())
+    p.add_argument('--backend', default='loky', help='joblib backend of the parallel passes: loky | dask | ray | threading')
+    p.add_argument('--scheduler', default=None, help='dask/ray: address of a running cluster (default: a local one of --workers)')
     a = p.parse_args()
     from coda.discover import discover_classes
+    from coda.pipeline import engine
     kw = dict(ipc=a.ipc, n_neighbors=a.n_neighbors, min_cluster_size=a.min_cluster_size, progress=False)
     data = [make_class(c, a.n, a.dim) for c in range(a.classes)]
     print(f'{a.classes} classes x {a.n} rows x {a.dim} dims, IPC {a.ipc}, n_neighbors {a.n_neighbors}, '
@@ -60,10 +66,12 @@ def main():
     print('strategies', [s.info['strategy'] for s in cold], 'fallback', sum(s.info['fallback'] for s in cold))
 
     t = time.perf_counter(); seq = discover_classes(data, n_jobs=1, **kw); t1 = time.perf_counter() - t
-    t = time.perf_counter(); par_cold = discover_classes(data, n_jobs=a.workers, **kw); tn_cold = time.perf_counter() - t
-    t = time.perf_counter(); par = discover_classes(data, n_jobs=a.workers, **kw); tn = time.perf_counter() - t
+    with engine(a.backend, a.scheduler, a.workers):   # a Dask/Ray cluster is up before the timer starts
+        pkw = dict(kw, n_jobs=a.workers, backend=a.backend)
+        t = time.perf_counter(); par_cold = discover_classes(data, **pkw); tn_cold = time.perf_counter() - t
+        t = time.perf_counter(); par = discover_classes(data, **pkw); tn = time.perf_counter() - t
     ident = same(cold, seq) and same(seq, par_cold) and same(seq, par)
-    print(f'1 worker (warm) {t1:.1f} s; {a.workers} workers: fresh {tn_cold:.1f} s (speedup {t1/tn_cold:.2f}), '
+    print(f'1 worker (warm) {t1:.1f} s; {a.workers} {a.backend} workers: fresh {tn_cold:.1f} s (speedup {t1/tn_cold:.2f}), '
           f'reused {tn:.1f} s; linear would be {t1/a.workers:.1f} s; efficiency {t1/tn/a.workers:.2f}')
     print(f'load average during the run (other processes share the CPUs): {os.getloadavg()[0]:.2f}')
     print(f'workers {a.workers} speedup {t1/tn:.2f} identical {ident}')

@@ -10,14 +10,14 @@ import numpy as np, torch
 from torch import nn
 from fastcore.script import call_parse
 from .core import item_seed, atomic_path, save_png, save_json, load_json, lanczos_resize
-from .core import UserError, check, check_range, check_choice, safe_join, cli_errors
+from .core import UserError, check, check_range, check_choice, safe_join, cli_errors, cli_version
 from .stage import claim, read_record, upstream_key, Digests, model_id, provenance, check_out_dir, item_rel, item_path, latents_path
 
 # %% auto #0
 __all__ = ['FORMS', 'SDXL_ID', 'SDXL_VAE_ID', 'DTYPES', 'MANIFEST_COLS', 'OUT_COLS', 'predicted_x0', 'align_weight', 'align_eps',
            'align_velocity', 'guided_steps', 'pis_of', 'check_scheduler', 'AlignedDenoiser', 'aligned',
-           'pipeline_device_dtype', 'load_pipeline', 'read_discovery', 'shard_batches', 'generation_key',
-           'check_discovery', 'check_generate_args', 'generate', 'coda_generate']
+           'pipeline_device_dtype', 'check_offload', 'load_pipeline', 'read_discovery', 'shard_batches',
+           'generation_key', 'check_discovery', 'check_generate_args', 'generate', 'coda_generate']
 
 # %% ../nbs/40_align.ipynb #89cf0ab7
 FORMS = ('paper', 'reference')
@@ -220,24 +220,36 @@ def pipeline_device_dtype(dtype:str='auto', device:str=None) -> tuple:
     device = device or (f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else 'cpu')
     return device, (torch.float16 if 'cuda' in str(device) else torch.float32) if dtype == 'auto' else getattr(torch, dtype)
 
-def load_pipeline(model:str=SDXL_ID, # hub id or local folder of an SDXL pipeline, or 'tiny'
+def check_offload(device, offload:bool):
+    "Refuse CPU offload onto the CPU (before anything is loaded)."
+    check(not offload or not str(device).startswith('cpu'), f'offload with device={device}: CPU offload keeps the models in CPU '
+          'memory and runs each on an accelerator; give a GPU device (or run without --offload)')
+
+def _place(pipe, device, offload:bool):
+    "Move `pipe` to `device`, or (offload) let diffusers move each model there only while it runs."
+    if not offload: return pipe.to(device)
+    pipe.enable_model_cpu_offload(device=device)
+    return pipe
+
+def load_pipeline(model:str=SDXL_ID, # hub id or local folder of an SDXL pipeline, or 'tiny' (the random-weight one, saved as a folder)
                   vae:str=None, # None or '': the pipeline's own VAE (the authors' generation setting); else a VAE hub id/folder
-                  dtype:str='auto', # 'auto' (fp16 on GPU, fp32 on CPU), 'float16', 'bfloat16', 'float32'
+                  dtype:str='auto', # torch_dtype: 'auto' (fp16 on GPU, fp32 on CPU), 'float16', 'bfloat16', 'float32'
                   device:str=None, # default: cuda:LOCAL_RANK if available, else cpu
+                  revision:str=None, # hub branch, tag or commit of `model` (None: main)
+                  variant:str=None, # weight files' variant, e.g. 'fp16' (`*.fp16.safetensors`, half the download)
+                  offload:bool=False, # `enable_model_cpu_offload`: each model on the GPU only while it runs (needs accelerate)
+                  local_files_only:bool=False, # never ask the hub: hub ids from the local cache only
                  ):
-    "Load SDXL with the paper's sampler (DPM++ 2M Karras), decoding with the pipeline's own VAE unless `vae` is given."
-    from coda.tiny import tiny_sdxl, dpmpp_karras
-    from coda.encode import load_pretrained
-    device, dt = pipeline_device_dtype(dtype, device)
-    if model == 'tiny':
-        pipe = tiny_sdxl()
-        if dt != torch.float32: pipe.to(dtype=dt)
-    else:
-        from diffusers import StableDiffusionXLPipeline, AutoencoderKL
-        kw = dict(vae=load_pretrained(AutoencoderKL, vae, 'VAE', torch_dtype=dt)) if vae else {}
-        pipe = load_pretrained(StableDiffusionXLPipeline, model, 'SDXL pipeline', torch_dtype=dt, **kw)
-        pipe.scheduler = dpmpp_karras(pipe.scheduler.config)
-    return pipe.to(device)
+    "Load SDXL with the paper's sampler (DPM++ 2M Karras) through `from_pretrained`, decoding with the pipeline's own VAE unless `vae` is given."
+    from diffusers import StableDiffusionXLPipeline
+    from coda.tiny import dpmpp_karras
+    from coda.encode import load_pretrained, load_vae, model_folder
+    device, dt = pipeline_device_dtype(dtype, device); check_offload(device, offload)
+    kw = dict(vae=load_vae(vae, dt, local_files_only=local_files_only)) if vae else {}
+    pipe = load_pretrained(StableDiffusionXLPipeline, model_folder(model), 'SDXL pipeline', local_files_only,
+                           torch_dtype=dt, revision=revision, variant=variant, **kw)
+    pipe.scheduler = dpmpp_karras(pipe.scheduler.config)
+    return _place(pipe, device, offload)
 
 # %% ../nbs/40_align.ipynb #fe42e2ce
 MANIFEST_COLS = ('class_index', 'class_name', 'prompt', 'j')
@@ -318,6 +330,10 @@ def _refs(disc, tasks):
     return torch.from_numpy(np.stack([np.asarray(arrs[t['class_index']][t['j']], dtype=np.float32) for t in tasks]))
 
 # %% ../nbs/40_align.ipynb #0e1dbe8d
+def _load_id(model, vae, load_kw) -> dict:
+    "What identifies the pipeline `load_pipeline(model, vae, **load_kw)` loads (revision and variant only when given: older keys stay)."
+    return dict(model=model_id(model), vae=model_id(vae or None), **{k: load_kw[k] for k in ('revision', 'variant') if load_kw.get(k)})
+
 def _gen_batch(pipe, disc, out, batch, p, size, negative_prompt):
     "Generate one batch with per-image refs and generators, and save its PNGs atomically."
     refs = _refs(disc, batch)
@@ -350,6 +366,7 @@ def generate(disc, # discovery folder: manifest.csv + latents/<class:04d>.npy
              progress:bool=True, # tqdm bar
              dtype:str='auto', # dtype of the pipeline loaded when `pipe` is None
              force:bool=False, # replace an output folder of another key (generated beside it, swapped in when complete)
+             **load_kw, # when `pipe` is None, passed to `load_pipeline`: device, revision, variant, offload, local_files_only
             ) -> dict:
     "CoDA's alignment stage: one aligned image per discovery representative, resumable, shardable and keyed."
     from tqdm.auto import tqdm
@@ -364,7 +381,9 @@ def generate(disc, # discovery folder: manifest.csv + latents/<class:04d>.npy
     tasks, out = read_discovery(disc), Path(out)
     check_discovery(disc, tasks)
     check_out_dir(out)
-    if pipe is None: device, dt = pipeline_device_dtype(dtype); mid = dict(model=model_id(model), vae=model_id(vae or None))
+    if pipe is None:
+        device, dt = pipeline_device_dtype(dtype, load_kw.get('device')); check_offload(device, load_kw.get('offload'))
+        mid = _load_id(model, vae, load_kw)
     else: device, dt, mid = pipe.device, pipe.dtype, dict(pipeline=model_id(pipe))
     old = read_record(out, 'generate.json')
     dg = Digests(old.get('stamps') if isinstance(old, dict) else None)
@@ -372,7 +391,7 @@ def generate(disc, # discovery folder: manifest.csv + latents/<class:04d>.npy
     dset = ((read_record(disc, 'run.json') or {}).get('provenance') or {}).get('dataset')
     info = lambda: dict(provenance=provenance(dset, mid, device, dt))
     with claim(out, key, 'generate.json', 'generation run', force, info, dg.stamps, legacy=p) as work:
-        pipe = pipe if pipe is not None else load_pipeline(model, vae, dtype, device)
+        pipe = pipe if pipe is not None else load_pipeline(model, vae, dtype, **load_kw)
         pipe.set_progress_bar_config(disable=True)
         sch = pipe.scheduler; sch.set_timesteps(steps); check_scheduler(sch, form, running=True)
         _write_csv(_out_rows(tasks, p, guided_steps(sch.timesteps, pis, guide_percent)), work/'manifest.csv', OUT_COLS)
@@ -385,6 +404,7 @@ def generate(disc, # discovery folder: manifest.csv + latents/<class:04d>.npy
 # %% ../nbs/40_align.ipynb #d1ed0e93
 @call_parse
 @cli_errors
+@cli_version
 def coda_generate(disc:str, # discovery folder (manifest.csv + latents/)
                   out:str, # output folder for <class_name>/<j:03d>.png and manifest.csv
                   model:str=SDXL_ID, # SDXL hub id or local folder; 'tiny' for the random-weight test model
@@ -398,14 +418,20 @@ def coda_generate(disc:str, # discovery folder (manifest.csv + latents/)
                   size:int=256, # side of the saved PNGs
                   seed:int=0, # run seed
                   batch_size:int=4, # images per UNet call
-                  dtype:str='auto', # auto|float16|bfloat16|float32
+                  dtype:str='auto', # torch_dtype: auto (fp16 on GPU, fp32 on CPU) | float16 | bfloat16 | float32
+                  device:str=None, # torch device (default: cuda:LOCAL_RANK if available, else cpu)
+                  revision:str=None, # hub branch, tag or commit of --model
+                  variant:str=None, # weight files' variant, e.g. fp16 (the *.fp16.safetensors of the SDXL repository)
+                  offload:bool=False, # enable_model_cpu_offload: each model on the GPU only while it runs (less GPU memory; needs accelerate)
+                  local_files_only:bool=False, # never ask the hub: a hub id is read from the local cache only
                   force:bool=False, # replace an output folder of another key (other parameters, dtype, model or discovery run)
                   debug:bool=False, # on an error, print its traceback too (not just one line)
                  ):
     "Generate CoDA's aligned synthetic set from a discovery folder (shard with torchrun / accelerate launch)."
     check_generate_args(gamma, pis, guide_percent, form, steps, cfg, size, seed, batch_size)
     check_choice('dtype', dtype, DTYPES)
-    r = generate(disc, out, None, model, vae, gamma=gamma, pis=pis, guide_percent=guide_percent, form=form, steps=steps,
-                 cfg=cfg, size=size, seed=seed, batch_size=batch_size, dtype=dtype, force=force)   # the pipeline is loaded once out is claimed
+    r = generate(disc, out, None, model, vae, gamma=gamma, pis=pis, guide_percent=guide_percent, form=form, steps=steps,   # the pipeline
+                 cfg=cfg, size=size, seed=seed, batch_size=batch_size, dtype=dtype, force=force, device=device,       # is loaded once
+                 revision=revision, variant=variant, offload=offload, local_files_only=local_files_only)             # out is claimed
     print(f"coda_generate: {r['generated']} images generated, {r['mine'] - r['generated']} already there "
           f"(this shard: {r['mine']} of {r['total']})")

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #dc2a48e6
 from __future__ import annotations
-import os, io, sys, json, math, hashlib, tempfile, contextlib, functools, traceback, warnings
+import os, io, sys, json, math, hashlib, inspect, tempfile, contextlib, functools, traceback, warnings
 from pathlib import Path, PurePosixPath, PureWindowsPath
 import numpy as np
 from PIL import Image
@@ -12,7 +12,8 @@ from PIL import Image
 # %% auto #0
 __all__ = ['GREY_MODES', 'USER_ERRORS', 'file_mode', 'atomic_path', 'save_json', 'load_json', 'save_npy', 'save_png',
            'stable_hash', 'short_hash', 'item_seed', 'to_8bit', 'common_channels', 'to_channels', 'lanczos_resize',
-           'to_rgb', 'UserError', 'check', 'check_range', 'check_choice', 'parse_ints', 'safe_join', 'cli_errors']
+           'to_rgb', 'UserError', 'check', 'check_range', 'check_choice', 'parse_ints', 'safe_join', 'cli_errors',
+           'coda_version', 'cli_version']
 
 # %% ../nbs/00_core.ipynb #d1301215
 def _umask() -> int:
@@ -196,4 +197,25 @@ def cli_errors(func):
             msg = ' '.join(str(e).split()) or type(e).__name__
             print(f'{func.__name__}: error: {msg}', file=sys.stderr)
             sys.exit(2)
+    return _f
+
+# %% ../nbs/00_core.ipynb #e37b6bb1
+def coda_version() -> str:
+    "The installed version of coda (the package metadata's, else `coda.__version__`)."
+    import importlib.metadata
+    try: return importlib.metadata.version('coda')
+    except importlib.metadata.PackageNotFoundError:
+        import coda; return coda.__version__
+
+def cli_version(func):
+    "Give a console script a `--version` flag (argparse's version action: it prints `coda <version>` and exits, before other checks)."
+    from fastcore.script import Param
+    sig = inspect.signature(func)
+    flag = inspect.Parameter('version', inspect.Parameter.KEYWORD_ONLY, default=f'coda {coda_version()}',
+                             annotation=Param("print coda's version and exit", action='version'))
+    @functools.wraps(func)
+    def _f(*args, version=False, **kwargs):
+        if version: return print(f'coda {coda_version()}')    # as a Python call: version=True
+        return func(*args, **kwargs)
+    _f.__signature__ = sig.replace(parameters=[*sig.parameters.values(), flag])
     return _f

@@ -4,7 +4,7 @@
 
 # %% ../nbs/30_discover.ipynb #0714968b
 from __future__ import annotations
-import itertools, time, warnings
+import hashlib, itertools, time, warnings
 from dataclasses import dataclass, field
 import numpy as np
 import hdbscan
@@ -12,11 +12,12 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import euclidean_distances
 from sklearn.preprocessing import StandardScaler
 from sklearn.decomposition import PCA
-from .core import UserError, check_range
+from .core import UserError, check_range, check_choice
 
 # %% auto #0
-__all__ = ['UMAP_MIN_ROWS', 'METHOD_SPACE', 'Selection', 'umap_limits', 'embed', 'relaxed_sizes', 'safety_factor',
-           'select_representatives', 'discover_class', 'discover_classes']
+__all__ = ['UMAP_MIN_ROWS', 'VARIANTS', 'REP_RULES', 'ALLOCS', 'CRITERIA', 'AUTO_GRID', 'METHOD_SPACE', 'Selection',
+           'umap_limits', 'embed', 'relaxed_sizes', 'safety_factor', 'select_representatives', 'canonical_order',
+           'class_scorer', 'discover_class', 'discover_classes']
 
 # %% ../nbs/30_discover.ipynb #1c33865f
 @dataclass
@@ -234,6 +235,10 @@ def _strategies(st, ipc, S, variant):
     return 'forced_split'
 
 # %% ../nbs/30_discover.ipynb #bc6a8ceb
+VARIANTS = ('reference', 'paper', 'improved')
+REP_RULES = ('medoid', 'mean', 'densest')
+ALLOCS = ('postprocess', 'mass')
+
 def _select_rows(st, ipc, variant):
     "Final clusters in output order: size-descending for the keep-largest branch, else dict order."
     cs = list(st.clusters.values())
@@ -244,16 +249,20 @@ def select_representatives(embedding,          # (n, d) class points in the disc
                            ipc:int,            # number of representatives (images per class)
                            min_cluster_size:int, # HDBSCAN min_cluster_size S
                            min_samples:int=3,  # HDBSCAN min_samples (kept in every split)
-                           variant='reference',# 'reference' (authors' code) or 'paper' (Algorithm 2)
+                           variant='reference',# 'reference' (authors' code), 'paper' (Algorithm 2) or 'improved' (below)
                            seed:int=0,         # random_state of the K-Means of Strategy 2 and the fallback
                            allow_fewer=False,  # return all rows if the class has fewer than ipc
+                           rep='medoid',       # improved only: representative rule, medoid | mean | densest
+                           alloc='mass',       # improved only: postprocess (Strategies 1-3) | mass (picks shared by cluster size)
                           ) -> Selection:
     "Initial HDBSCAN, then the post-processing to exactly `ipc` distinct representative rows."
     X = np.asarray(embedding)
-    if variant not in ('reference', 'paper'): raise UserError(f"variant must be 'reference' or 'paper', not {variant!r}")
+    if variant not in VARIANTS: raise UserError(f"variant must be 'reference', 'paper' or 'improved', not {variant!r}")
     check_range('ipc', ipc, 1); check_range('min_cluster_size', min_cluster_size, 2)   # hdbscan needs 2 or more
     check_range('min_samples', min_samples, 1, optional=True); check_range('seed', seed, 0, 2**32 - 1)
+    check_choice('rep', rep, REP_RULES); check_choice('alloc', alloc, ALLOCS)
     if len(X) < ipc: return _too_few(len(X), ipc, allow_fewer)
+    if variant == 'improved': return _select_improved(X, ipc, min_cluster_size, min_samples, seed, rep, alloc)
     t0 = time.perf_counter(); st = _initial_state(X, min_cluster_size, min_samples, seed); t1 = time.perf_counter()
     strategy = _strategies(st, ipc, min_cluster_size, variant) if st.M < ipc else None
     cs, keep = _select_rows(st, ipc, variant)
@@ -269,6 +278,141 @@ def _too_few(n, ipc, allow_fewer):
     if not allow_fewer: raise UserError(f"class has {n} rows, fewer than ipc={ipc}; pass allow_fewer=True to keep all {n}")
     return Selection(np.arange(n, dtype=np.int64), ['all_rows']*n, np.ones(n, dtype=np.int64), dict(strategy='all_rows', ipc=ipc))
 
+# %% ../nbs/30_discover.ipynb #efd5645e
+def canonical_order(X) -> np.ndarray:
+    "A row order that depends only on the rows' values (sorted by BLAKE2 digest): any permutation of X gives the same sequence of rows."
+    flat = np.ascontiguousarray(np.asarray(X)).reshape(len(X), -1)
+    keys = [hashlib.blake2b(r.tobytes(), digest_size=16).digest() for r in flat]
+    return np.array(sorted(range(len(keys)), key=keys.__getitem__), dtype=np.int64)
+
+# %% ../nbs/30_discover.ipynb #e4d06eb0
+def _total_dist(P, chunk=1024):
+    "Each point's total distance to the points of P."
+    return np.concatenate([euclidean_distances(P[i:i + chunk], P).sum(1) for i in range(0, len(P), chunk)])
+
+def _ranked(X, rows, rule, scores=None):
+    "The members `rows` of a cluster from best to worst representative under `rule` (medoid | mean | densest); stable."
+    P = X[rows]
+    d = euclidean_distances(P, P.mean(0, keepdims=True))[:, 0]
+    if rule == 'medoid': return rows[np.argsort(_total_dist(P), kind='stable')]
+    if rule == 'mean': return rows[np.argsort(d, kind='stable')]
+    return rows[np.lexsort((d, scores[rows]))]   # densest: lowest outlier score, then nearest the mean
+
+def _rep_by_rule(X, rows, rule, scores=None, taken=()):
+    "The best representative of a cluster under `rule` not in `taken` (fallback cells may overlap other clusters); None if all are."
+    r = next((r for r in _ranked(X, np.asarray(rows), rule, scores) if r not in taken), None)
+    return None if r is None else int(r)
+
+# %% ../nbs/30_discover.ipynb #4484b0ae
+def _dhondt(sizes, k, floor):
+    "Split k picks over groups by D'Hondt on their sizes, starting from `floor` each, never more than a group's size."
+    q = np.array(floor, dtype=np.int64)
+    for _ in range(k - int(q.sum())):
+        w = np.where(q < sizes, np.asarray(sizes)/(q + 1), -1.0)
+        if w.max() < 0: break
+        q[int(np.argmax(w))] += 1
+    return q
+
+def _mass_clusters(X, labels, ipc, seed):
+    "Final clusters of the mass allocation (members, origins, strategy): the IPC largest if M ≥ IPC, else k K-Means cells per group."
+    groups = [np.flatnonzero(labels == j) for j in range(_n_labels(labels))]
+    if len(groups) >= ipc: return sorted(groups, key=len, reverse=True)[:ipc], ['initial']*ipc, 'keep_largest'
+    noise = np.flatnonzero(labels == -1)
+    gs = groups + ([noise] if len(noise) else [])
+    q = _dhondt([len(g) for g in gs], ipc, [1]*len(groups) + [0]*(len(gs) - len(groups)))
+    out, origins = [], []
+    for i, (g, k) in enumerate(zip(gs, q)):
+        if k == 0: continue
+        name = 'outlier_kmeans' if i == len(groups) else 'initial' if k == 1 else 'split'
+        lab = np.zeros(len(g), int) if k == 1 else KMeans(n_clusters=int(k), random_state=seed, n_init='auto').fit(X[g]).labels_
+        cells = [g[lab == j] for j in range(k) if (lab == j).any()]
+        out += cells; origins += [name]*len(cells)
+    return out, origins, 'mass'
+
+# %% ../nbs/30_discover.ipynb #73612c33
+def _glosh(X, mcs, ms):
+    "GLOSH outlier scores of the class's HDBSCAN (0: densest); zeros where hdbscan cannot run."
+    try: return hdbscan.HDBSCAN(min_cluster_size=int(mcs), min_samples=ms).fit(X).outlier_scores_
+    except ValueError: return np.zeros(len(X))
+
+def _improved_clusters(X, ipc, S, ms, seed, alloc):
+    "Final clusters (members, origins, strategy) and the HDBSCAN state, on canonically ordered rows."
+    st = _initial_state(X, S, ms, seed)
+    if alloc == 'mass':
+        labels = np.full(len(X), -1)
+        for j, c in enumerate(st.clusters.values()): labels[c['members']] = j
+        return (*_mass_clusters(X, labels, ipc, seed), st)
+    strategy = _strategies(st, ipc, S, 'reference') if st.M < ipc else None
+    cs, keep = _select_rows(st, ipc, 'reference')
+    return [c['members'] for c in cs], [c['origin'] for c in cs], keep or strategy or 'all_initial', st
+
+def _top_up(X, picks, k):
+    "k more rows, farthest from the picks (none if k ≤ 0)."
+    if k <= 0: return []
+    return [int(r) for r in _farthest(X, np.setdiff1d(np.arange(len(X)), picks), np.array(picks, dtype=np.int64), k)]
+
+def _select_improved(X, ipc, S, ms, seed, rep, alloc):
+    "`variant='improved'`: the pipeline on canonically ordered rows, each final cluster represented by `rep`."
+    order = canonical_order(X); Xc = X[order]
+    t0 = time.perf_counter()
+    cs, origins, strategy, st = _improved_clusters(Xc, ipc, S, ms, seed, alloc)
+    scores = _glosh(Xc, S, ms) if rep == 'densest' else None
+    picks, orig, sizes = [], [], []
+    for m, o in zip(cs, origins):
+        r = _rep_by_rule(Xc, m, rep, scores, set(picks))
+        if r is not None: picks.append(r); orig.append(o); sizes.append(len(m))
+    k = ipc - len(picks); picks += _top_up(Xc, picks, k)     # a fallback cell whose members are all picked already
+    return Selection(order[np.array(picks, dtype=np.int64)], orig + ['fallback_kmeans']*k, np.array(sizes + [1]*k, dtype=np.int64),
+                     dict(M=st.M, n_noise=st.n_noise, strategy=strategy, variant='improved', rep=rep, alloc=alloc, ipc=ipc,
+                          min_cluster_size=S, min_samples=ms, seed=seed, embedding_shape=X.shape,
+                          fallback='fallback_kmeans' in orig or k > 0, split_attempts=st.log, time_post=time.perf_counter() - t0))
+
+# %% ../nbs/30_discover.ipynb #606ad037
+CRITERIA = ('coverage', 'radius', 'mmd')
+AUTO_GRID = dict(n_neighbors=(15, 30, 50, 85), min_cluster_size=(10, 20, 30, 55))
+
+def class_scorer(features) -> callable:
+    "A function picks → {coverage, radius, mmd} for one class with `features` (n, d); lower is better for all three."
+    F = np.asarray(features, np.float64).reshape(len(features), -1)
+    D = euclidean_distances(F)
+    h = float(np.median(D[np.triu_indices(len(F), 1)])) if len(F) > 1 else 1.0
+    K = lambda d: np.exp(-d**2/(2*h**2 or 1.0))
+    kzz = K(D).mean()
+    def score(idx):
+        d = D[:, np.asarray(idx)]; nn = d.min(1)
+        mmd = K(D[np.ix_(idx, idx)]).mean() - 2*K(d).mean() + kzz
+        return dict(coverage=float(nn.mean()), radius=float(nn.max()), mmd=float(max(mmd, 0.0)))
+    return score
+
+# %% ../nbs/30_discover.ipynb #b7ac8923
+def _is_auto(v): return isinstance(v, str) and v == 'auto'
+
+def _check_hp(name, v, lo=2):
+    "An integer ≥ lo or 'auto'."
+    if isinstance(v, str) and not _is_auto(v): raise UserError(f"{name}={v!r}: must be an integer ≥ {lo} or 'auto'")
+    return v if _is_auto(v) else check_range(name, v, lo)
+
+def _candidates(n, n_components, n_neighbors, min_cluster_size, reduce, grid):
+    "The (n_neighbors, min_cluster_size) candidates: the grid where 'auto', else the value; n_neighbors capped for n rows, deduplicated."
+    g = {**AUTO_GRID, **(grid or {})}
+    nns = g['n_neighbors'] if _is_auto(n_neighbors) else [n_neighbors]
+    if reduce == 'umap': nns = list(dict.fromkeys(umap_limits(n, n_components, v)[1] for v in nns))
+    else: nns = nns[:1]                                   # no UMAP: n_neighbors has no effect
+    return nns, list(g['min_cluster_size'] if _is_auto(min_cluster_size) else [min_cluster_size])
+
+def _auto_select(features, z, ipc, nns, mcss, criterion, reduce, n_components, umap_seed, select_kw):
+    "Discovery for every candidate; the one with the lowest `criterion` (first on ties), with every candidate's scores in info['auto']."
+    score, table, best = class_scorer(features), [], None
+    for nn in nns:
+        emb = _reduce(z, reduce, n_components, nn, 0.0, umap_seed)
+        for mcs in mcss:
+            sel = select_representatives(emb, ipc, mcs, **select_kw)
+            table.append(dict(n_neighbors=nn, min_cluster_size=mcs, **score(sel.indices)))
+            if best is None or table[-1][criterion] < best[0]: best = (table[-1][criterion], sel, emb, nn, mcs)
+    _, sel, emb, nn, mcs = best
+    sel.info['auto'] = dict(criterion=criterion, space='features', chosen=dict(n_neighbors=nn, min_cluster_size=mcs), table=table)
+    return sel, emb, nn
+
 # %% ../nbs/30_discover.ipynb #e4bb730a
 def _baseline(method, features, emb, ipc, seed):
     from coda import baselines as B
@@ -280,28 +424,50 @@ def _baseline(method, features, emb, ipc, seed):
 _METHODS = ('coda', 'random', 'kmeans', 'umap_kmeans', 'herding')
 METHOD_SPACE = dict(coda='umap', random='none', kmeans='none', umap_kmeans='umap', herding='none')
 
+def _check_class_args(method, ipc, n_neighbors, min_cluster_size, min_samples, n_components, seed, umap_seed, variant, rep, alloc, criterion):
+    if method not in _METHODS: raise UserError(f"method must be one of {', '.join(_METHODS)}, not {method!r}")
+    check_range('ipc', ipc, 1); _check_hp('n_neighbors', n_neighbors); check_range('n_components', n_components, 1)
+    _check_hp('min_cluster_size', min_cluster_size); check_range('min_samples', min_samples, 1, optional=True)
+    check_range('seed', seed, 0, 2**32 - 1); check_range('umap_seed', umap_seed, 0, 2**32 - 1)
+    check_choice('variant', variant, VARIANTS); check_choice('rep', rep, REP_RULES); check_choice('alloc', alloc, ALLOCS)
+    check_choice('criterion', criterion, CRITERIA)
+    if method != 'coda' and (_is_auto(n_neighbors) or _is_auto(min_cluster_size)):
+        raise UserError(f"n_neighbors / min_cluster_size 'auto' choose CoDA's settings: use them with method='coda', not {method!r}")
+
 def discover_class(features,              # (n, d) raw features of one class, rows sorted by source path
                    ipc:int,               # representatives to return
                    method='coda',         # coda | random | kmeans | umap_kmeans | herding
                    reduce=None,           # umap | pca | none; None: the method's own space (METHOD_SPACE)
-                   n_neighbors:int=15,    # UMAP n_neighbors
-                   min_cluster_size:int=10, # HDBSCAN min_cluster_size
+                   n_neighbors:int|str=15,    # UMAP n_neighbors, or 'auto' (chosen per class from AUTO_GRID)
+                   min_cluster_size:int|str=10, # HDBSCAN min_cluster_size, or 'auto'
                    min_samples:int=3,     # HDBSCAN min_samples
-                   variant='reference',   # reference | paper
+                   variant='reference',   # reference | paper | improved (rows in canonical order, cluster-property representatives)
                    seed:int=0,            # K-Means / random seed of the selection
                    umap_seed:int=42,      # UMAP random_state
                    allow_fewer=False,     # return all rows of a class smaller than ipc
                    return_embedding=False,# put the embedding in info['embedding']
                    n_components:int=50,   # embedding dimension
+                   rep='medoid',          # improved: representative rule (medoid | mean | densest)
+                   alloc='mass',          # improved: mass | postprocess
+                   criterion='coverage',  # auto: coverage | radius | mmd (lowest wins)
+                   auto_grid:dict|None=None, # auto: candidates overriding AUTO_GRID's
                   ) -> Selection:
     "The per-class discovery chain from raw features to `ipc` representative rows."
-    if method not in _METHODS: raise UserError(f"method must be one of {', '.join(_METHODS)}, not {method!r}")
-    check_range('ipc', ipc, 1); check_range('n_neighbors', n_neighbors, 2); check_range('n_components', n_components, 1)
-    check_range('min_cluster_size', min_cluster_size, 2); check_range('min_samples', min_samples, 1, optional=True)
-    check_range('seed', seed, 0, 2**32 - 1); check_range('umap_seed', umap_seed, 0, 2**32 - 1)
+    _check_class_args(method, ipc, n_neighbors, min_cluster_size, min_samples, n_components, seed, umap_seed, variant, rep, alloc, criterion)
     reduce = reduce or METHOD_SPACE[method]
     features = np.asarray(features)
     if len(features) < ipc: return _too_few(len(features), ipc, allow_fewer)
+    order = canonical_order(features) if method == 'coda' and variant == 'improved' else np.arange(len(features))
+    sel, emb = _discover(features[order], ipc, method, reduce, n_neighbors, min_cluster_size, min_samples, variant, seed, umap_seed,
+                         n_components, rep, alloc, criterion, auto_grid)
+    sel.indices = order[sel.indices]
+    if return_embedding: sel.info['embedding'] = None if emb is None else emb[np.argsort(order)]
+    return sel
+
+# %% ../nbs/30_discover.ipynb #300afee8
+def _discover(features, ipc, method, reduce, n_neighbors, min_cluster_size, min_samples, variant, seed, umap_seed, n_components,
+              rep, alloc, criterion, auto_grid):
+    "discover_class on rows in their final order: (Selection, embedding)."
     t = [time.perf_counter()]
     raw = method == 'random' or (method != 'coda' and reduce == 'none')   # baselines on the raw features
     if reduce == 'umap' and not raw and len(features) < UMAP_MIN_ROWS:
@@ -309,13 +475,17 @@ def discover_class(features,              # (n, d) raw features of one class, ro
                       'feature space, without reduction')
         reduce = 'none'
     z = None if raw else _scale(features); t.append(time.perf_counter())
-    emb = None if raw else _reduce(z, reduce, n_components, n_neighbors, 0.0, umap_seed); t.append(time.perf_counter())
-    sel = (select_representatives(emb, ipc, min_cluster_size, min_samples, variant, seed) if method == 'coda'
-           else _baseline(method, features, emb, ipc, seed))
+    kw = dict(min_samples=min_samples, variant=variant, seed=seed, rep=rep, alloc=alloc)
+    if method == 'coda' and (_is_auto(n_neighbors) or _is_auto(min_cluster_size)):
+        nns, mcss = _candidates(len(features), n_components, n_neighbors, min_cluster_size, reduce, auto_grid)
+        sel, emb, n_neighbors = _auto_select(features, z, ipc, nns, mcss, criterion, reduce, n_components, umap_seed, kw)
+        t.append(time.perf_counter())
+    else:
+        emb = None if raw else _reduce(z, reduce, n_components, n_neighbors, 0.0, umap_seed); t.append(time.perf_counter())
+        sel = (select_representatives(emb, ipc, min_cluster_size, **kw) if method == 'coda' else _baseline(method, features, emb, ipc, seed))
     sel.info.update(method=method, reduce=reduce, n_neighbors=n_neighbors, umap_seed=umap_seed,
                     time=dict(scaler=t[1]-t[0], reduce=t[2]-t[1], select=time.perf_counter()-t[2]))
-    if return_embedding: sel.info['embedding'] = emb
-    return sel
+    return sel, emb
 
 # %% ../nbs/30_discover.ipynb #d9910b23
 def discover_classes(features_per_class:list, # one (n_c, d) feature matrix per class

@@ -16,8 +16,8 @@ from .core import to_8bit, to_channels, common_channels, UserError, check, safe_
 from .stage import FORMAT, Digests, source_digests, model_id, class_file, class_stem, check_record, lock, lock_file, provenance
 
 # %% auto #0
-__all__ = ['SDXL_VAE', 'CLIP_MEAN', 'CLIP_STD', 'PixelEncoder', 'hub_online', 'load_pretrained', 'load_vae', 'VAEEncoder',
-           'CLIPEncoder', 'get_encoder', 'encode_sources', 'LatentCache']
+__all__ = ['SDXL_VAE', 'CLIP_MEAN', 'CLIP_STD', 'PixelEncoder', 'hub_online', 'load_pretrained', 'model_folder', 'load_vae',
+           'VAEEncoder', 'CLIPEncoder', 'get_encoder', 'encode_sources', 'LatentCache']
 
 # %% ../nbs/20_encode.ipynb #7f69cb6e
 def _to_unit(img:Image.Image, size, rgb:bool) -> np.ndarray:
@@ -63,17 +63,19 @@ def _first(e): return (str(e).strip().splitlines() or [type(e).__name__])[0][:20
 def load_pretrained(cls,              # a class with `from_pretrained` (AutoencoderKL, a pipeline, a transformers model)
                     name,             # a local folder or a hub id
                     what:str='model', # what it is, for the message
-                    **kw):
+                    local_files_only:bool=False, # never ask the hub: a hub id is read from the local cache only
+                    **kw):            # passed on: torch_dtype, revision, variant, subfolder, ...
     "`cls.from_pretrained(name, **kw)`: a local folder, or a hub id (from the cache alone when the hub is unreachable); one-line errors."
     s = str(name); p = Path(s).expanduser()
     if p.exists():
         try: return cls.from_pretrained(str(p), **kw)
         except (OSError, ValueError) as e: raise UserError(f'{what} folder {s} cannot be loaded: {_first(e)}') from e
     if not _HUB_ID.match(s) or '..' in s or '--' in s: raise FileNotFoundError(f'{what} folder {s} does not exist')
-    online = hub_online()
+    online = not local_files_only and hub_online()
     try: return cls.from_pretrained(s, local_files_only=not online, **kw)
     except _hub_errors() as e:
-        why = 'the hub cannot be reached and it is not in the local cache' if not online else _first(e)
+        why = (('local_files_only is set' if local_files_only else 'the hub cannot be reached') + ' and it is not in the local cache'
+               if not online else _first(e))
         raise UserError(f"{what} {s!r} is not a local folder and cannot be loaded from the Hugging Face hub ({why}); "
                         "pass a local folder (saved with save_pretrained, or a downloaded snapshot), or run once with network "
                         "access to fill the cache; offline, set HF_HUB_OFFLINE=1 so that nothing waits on the network") from e
@@ -81,24 +83,31 @@ def load_pretrained(cls,              # a class with `from_pretrained` (Autoenco
 # %% ../nbs/20_encode.ipynb #77fcacfb
 SDXL_VAE = 'madebyollin/sdxl-vae-fp16-fix'
 
+def model_folder(name):
+    "What `from_pretrained` is given for `name`: the built-in 'tiny' is `coda.tiny.tiny_folder()` (a saved pipeline), any other name itself."
+    if str(name) != 'tiny': return name
+    from coda.tiny import tiny_folder
+    return tiny_folder()
+
 def _vae_folder(vae):
     "The folder an `AutoencoderKL` is loaded from: `vae/` inside a whole pipeline's folder, else the folder (or hub id) itself."
     p = Path(vae)
     return p/'vae' if (p/'vae'/'config.json').exists() else vae
 
-def load_vae(vae=SDXL_VAE, dtype=None, device=None):
+def load_vae(vae=SDXL_VAE, # hub id, folder (of a VAE or a whole pipeline), 'tiny' (the tiny pipeline's own), or an AutoencoderKL
+             dtype=None, device=None, local_files_only:bool=False):
     "An `AutoencoderKL` from a hub id or a folder (or pass one through)."
     from diffusers import AutoencoderKL
     if isinstance(vae, (str, Path)):
-        sub = 'vae' if _vae_folder(vae) != vae else None
-        vae = load_pretrained(AutoencoderKL, vae, 'VAE', subfolder=sub, torch_dtype=dtype)
+        vae = model_folder(vae); sub = 'vae' if _vae_folder(vae) != vae else None
+        vae = load_pretrained(AutoencoderKL, vae, 'VAE', local_files_only, subfolder=sub, torch_dtype=dtype)
     return vae.to(device=device, dtype=dtype) if (device or dtype) else vae
 
 # %% ../nbs/20_encode.ipynb #e1b433fa
 class VAEEncoder:
     "SDXL-VAE latents: Lanczos resize, [−1, 1], `latent_dist.mean · scaling_factor`."
     channels = 3
-    def __init__(self, vae=SDXL_VAE, # hub id, local folder or AutoencoderKL
+    def __init__(self, vae=SDXL_VAE, # hub id, local folder, 'tiny' (the tiny SDXL's own VAE) or AutoencoderKL
                  resolution:int=1024,  # side of the (square) VAE input
                  device=None, dtype=None, batch_size:int=8):
         import torch

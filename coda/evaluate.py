@@ -23,15 +23,16 @@ __all__ = ['OFFLINE_WIDTH', 'PROTOCOLS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'epoch
            'match_channels', 'to_device', 'set_arrays', 'random_subset', 'resize_center_crop', 'val_transform',
            'val_arrays', 'accuracy', 'train_hard', 'result_path', 'run_key', 'train_job', 'iter_jobs', 'run_jobs',
            'evaluate_set', 'evaluate_items', 'runs_frame', 'rded_batch_size', 'soft_label_params', 'shuffle_patches',
-           'load_teacher', 'train_soft', 'collect_results', 'coda_evaluate']
+           'load_teacher', 'train_soft', 'collect_results', 'json_log', 'coda_evaluate']
 
 # %% ../nbs/50_evaluate.ipynb #945b6bbf
 import pickle
-from .core import UserError, check, check_range, parse_ints, safe_join, cli_errors
+from .core import UserError, check, check_range, parse_ints, safe_join, cli_errors, cli_version
 from .data import check_same_classes
 from .models import MODEL_NAMES, _MODELS, net_kwargs
 from .core import to_8bit
-from .stage import provenance, check_out_dir
+from contextlib import ExitStack
+from .stage import provenance, check_out_dir, lock, lock_file
 
 # %% ../nbs/50_evaluate.ipynb #4e67eacf
 def epochs_for_ipc(ipc:int,           # images per class
@@ -190,7 +191,9 @@ def match_channels(x:np.ndarray, c:int) -> np.ndarray:
 
 def to_device(x:np.ndarray, device='cpu') -> torch.Tensor:
     "`N×H×W×C` uint8 array → `N×C×H×W` uint8 tensor on `device`."
-    return torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2).contiguous().to(device)
+    x = np.ascontiguousarray(x)
+    if not x.flags.writeable: x = x.copy()   # a read-only array (e.g. a cached one) would make torch warn
+    return torch.from_numpy(x).permute(0, 3, 1, 2).contiguous().to(device)
 
 def _prep(xb, mean, std):
     "uint8 batch → normalised float."
@@ -446,19 +449,28 @@ def evaluate_items(items:list,           # dicts: set (name), seed, data = (x, y
     "Train and score many (set, seed) items in one pool of workers; finished results (same key) are read back, not rerun."
     xv, yv = val
     device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
-    todo, rows = [], [None]*len(items)
-    for i, it in enumerate(items):
-        job, meta, fn = _job(it, xv, yv, model, out, epochs, eval_every, device, model_kw, teacher, protocol, overrides)
-        if fn and fn.exists() and not force and load_json(fn).get('key') == meta['key']: rows[i] = load_json(fn)
-        else: todo.append((i, job, meta, fn))
+    jobs = [_job(it, xv, yv, model, out, epochs, eval_every, device, model_kw, teacher, protocol, overrides) for it in items]
+    rows = [_finished(fn, meta, force) for _, meta, fn in jobs]
+    todo = [(i, *jobs[i]) for i in range(len(jobs)) if rows[i] is None]
     for d in sorted({fn.parent for _, _, _, fn in todo if fn}): check_out_dir(d, 'results folder')   # before any training
-    prov = provenance(dataset, dict(model=model, teacher=None if teacher is None else _teacher_id(teacher)), device, 'float32') if todo else None
-    done = iter_jobs([j for _, j, _, _ in todo], n_jobs, threads, log, progress) if todo else []
-    for (i, _, meta, fn), r in zip(todo, done):   # each result is saved as soon as it arrives: an interruption loses only running ones
-        r.update(meta, provenance=prov)
-        if fn: save_json(r, fn)
-        rows[i] = r
+    with ExitStack() as held:   # a lock per result to train, in path order (no deadlock): another process training one of them is waited for
+        for fn in sorted({fn for _, _, _, fn in todo if fn}): held.enter_context(lock(lock_file(fn), what=f'evaluation result {fn}'))
+        if not force:                      # read back what another process finished while this one waited
+            for i, _, meta, fn in todo: rows[i] = _finished(fn, meta)
+            todo = [t for t in todo if rows[t[0]] is None]
+        prov = provenance(dataset, dict(model=model, teacher=None if teacher is None else _teacher_id(teacher)), device, 'float32') if todo else None
+        done = iter_jobs([j for _, j, _, _ in todo], n_jobs, threads, log, progress) if todo else []
+        for (i, _, meta, fn), r in zip(todo, done):   # each result is saved as soon as it arrives: an interruption loses only running ones
+            r.update(meta, provenance=prov)
+            if fn: save_json(r, fn)
+            rows[i] = r
     return runs_frame(rows)
+
+def _finished(fn, meta:dict, force:bool=False):
+    "The saved result of a job when its file holds the same key (and `force` is off), else None."
+    if fn is None or force or not Path(fn).exists(): return None
+    r = load_json(fn)
+    return r if r.get('key') == meta['key'] else None
 
 def _teacher_id(t):
     "What identifies a teacher in a result key: its path and file hash, or its class and weights hash."
@@ -578,8 +590,17 @@ def _check_device(device):
     try: torch.device(device)
     except (RuntimeError, TypeError): raise UserError(f'device={device!r}: not a torch device (cpu, cuda, cuda:1, mps)') from None
 
+def json_log(path) -> callable:
+    "A `log` callback that appends each record as one JSON line to `path` ('-': print it to stdout)."
+    if str(path) == '-': return lambda r: print(json.dumps(r), flush=True)
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    def log(r):
+        with open(path, 'a') as f: f.write(json.dumps(r) + '\n')
+    return log
+
 @call_parse
 @cli_errors
+@cli_version
 def coda_evaluate(train:str=None,          # distilled set: a folder root/<class>/*.png (the set R or G)
                   random:int=0,            # instead of a folder: a Random subset with this many images per class
                   dataset:str='offline',   # dataset spec: digits, fashion-mnist, offline, nette, woof, idc, imagenet-a..e, imagenet1k, folder
@@ -599,6 +620,8 @@ def coda_evaluate(train:str=None,          # distilled set: a folder root/<class
                   teacher_arch:str=None,   # the teacher's architecture, for a .safetensors file without 'arch' metadata
                   protocol:str='hard',     # hard-label protocol: 'authors' (their test/train.py), 'hard' (ours) or 'dc'; a teacher means 'soft-rded'
                   force:bool=False,        # recompute finished seeds
+                  log:str=None,            # file for the per-epoch JSON lines (default: <out>/<name>/<model>/log.jsonl; '-': stdout)
+                  quiet:bool=False,        # no progress bar over the trainings
                   debug:bool=False,        # on an error, print its traceback too (not just one line)
                  ):
     "Train a network on a distilled folder (or a Random subset) and score it on the real validation split."
@@ -629,7 +652,8 @@ def coda_evaluate(train:str=None,          # distilled set: a folder root/<class
         if isinstance(tr, FolderDataset): tr.fixed_channels = xv.shape[-1]   # the subset in the validation split's channels
         src = lambda s: (lambda r: (r[0], r[1], dict(sources=r[2], selection_seed=s)))(random_subset(tr, random, s, xv.shape[1]))
     df = evaluate_set(src, (xv, yv), model, seed_list, name, out, ipc=random or None, epochs=epochs or None, eval_every=eval_every,
-                      classes=val_ds.classes, device=device, force=force, log=lambda r: print(json.dumps(r)), teacher=teacher,
+                      classes=val_ds.classes, device=device, force=force, teacher=teacher, progress=not quiet,
+                      log=json_log(log or result_path(out, name, model, 0).parent/'log.jsonl'),
                       protocol='hard' if protocol == 'soft-rded' else protocol, dataset=val_ds)
     with atomic_path(result_path(out, name, model, 0).parent/'runs.csv') as t: df.to_csv(t, index=False)
     from coda.metrics import summarize_runs

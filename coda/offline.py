@@ -14,18 +14,22 @@ from .evaluate import OFFLINE_WIDTH, dc_params
 from .metrics import mean_std, paired_test
 
 # %% auto #0
-__all__ = ['OFFLINE_METHODS', 'METHOD_LABELS', 'DISCOVERY', 'FMNIST_HINT', 'COMPARISONS', 'offline_dataset', 'offline_protocol',
-           'selection_folder', 'generated_folder', 'offline_summary', 'comparisons', 'summary_markdown', 'plot_paired',
-           'environment', 'collect_offline']
+__all__ = ['OFFLINE_METHODS', 'METHOD_LABELS', 'DISCOVERY', 'AUTO_METHODS', 'FMNIST_HINT', 'COMPARISONS', 'offline_dataset',
+           'offline_protocol', 'selection_folder', 'generated_folder', 'offline_summary', 'comparisons',
+           'summary_markdown', 'plot_paired', 'holdout_arrays', 'environment', 'collect_offline']
 
 # %% ../nbs/80_offline.ipynb #e8127d9b
-OFFLINE_METHODS = ('random', 'kmeans', 'herding', 'umap_kmeans', 'coda_reference', 'coda_paper', 'diffusion', 'coda_G')
+OFFLINE_METHODS = ('random', 'kmeans', 'herding', 'umap_kmeans', 'coda_reference', 'coda_paper', 'diffusion', 'coda_G',
+                   'coda_improved', 'coda_auto', 'coda_improved_auto')
 METHOD_LABELS = dict(random='Random', kmeans='K-Means (D4M)', herding='Herding', umap_kmeans='UMAP + K-Means',
                      coda_reference='CoDA R (reference)', coda_paper='CoDA R (paper Alg. 2)', diffusion='mini-diffusion, γ = 0',
-                     coda_G='CoDA G')
+                     coda_G='CoDA G', coda_improved='CoDA R (improved)', coda_auto='CoDA R (reference, auto)',
+                     coda_improved_auto='CoDA R (improved, auto)')
 DISCOVERY = dict(random=('random', 'reference'), kmeans=('kmeans', 'reference'), herding=('herding', 'reference'),
                  umap_kmeans=('umap_kmeans', 'reference'), coda_reference=('coda', 'reference'), coda_paper=('coda', 'paper'),
-                 diffusion=('coda', 'reference'), coda_G=('coda', 'reference'))   # the generated sets start from CoDA's R
+                 diffusion=('coda', 'reference'), coda_G=('coda', 'reference'),   # the generated sets start from CoDA's R
+                 coda_improved=('coda', 'improved'), coda_auto=('coda', 'reference'), coda_improved_auto=('coda', 'improved'))
+AUTO_METHODS = ('coda_auto', 'coda_improved_auto')   # n_neighbors and min_cluster_size 'auto' (coda.discover.AUTO_GRID)
 
 # %% ../nbs/80_offline.ipynb #503ceff7
 FMNIST_HINT = ("Fashion-MNIST not found: install it with `apt-get install dataset-fashion-mnist` (Debian), or put its four "
@@ -48,10 +52,11 @@ def selection_folder(work, pool, method:str, ipc:int, seed:int, n_neighbors=None
     "Discovery folder (R, latents, manifest) of `method` at `ipc` for `seed`, computed once."
     from coda.pipeline import discover_dataset, default_params
     m, v = DISCOVERY[method]
-    hp = default_params(ipc, n_neighbors, min_cluster_size)
-    hp['n_neighbors'] = min(hp['n_neighbors'], min(pool.counts()) - 1)
+    auto = method in AUTO_METHODS
+    hp = dict(n_neighbors='auto', min_cluster_size='auto') if auto else default_params(ipc, n_neighbors, min_cluster_size)
+    if not auto: hp['n_neighbors'] = min(hp['n_neighbors'], min(pool.counts()) - 1)   # auto caps its candidates itself
     a = dict(ipc=ipc, method=m, variant=v, seed=seed, umap_seed=42 + seed, **hp)
-    d = Path(work)/'disc'/f'{m}-{v}-ipc{ipc}-s{seed}-{short_hash([a, pool.key])}'
+    d = Path(work)/'disc'/f'{m}-{v}{"-auto" if auto else ""}-ipc{ipc}-s{seed}-{short_hash([a, pool.key])}'
     discover_dataset(pool, d, cache_root=cache_root, progress=False, n_jobs=n_jobs, **a)
     return d
 
@@ -90,7 +95,8 @@ def offline_summary(runs:pd.DataFrame,  # per seed: method, ipc, seed, acc (last
 # %% ../nbs/80_offline.ipynb #883c3bb2
 COMPARISONS = (('coda_reference', 'random'), ('coda_reference', 'kmeans'), ('coda_paper', 'coda_reference'),
                ('coda_reference', 'umap_kmeans'), ('coda_G', 'diffusion'), ('coda_G', 'coda_reference'), ('coda_G', 'random'),
-               ('diffusion', 'random'))
+               ('diffusion', 'random'),
+               *[(m, b) for m in ('coda_improved', 'coda_auto', 'coda_improved_auto') for b in ('kmeans', 'coda_reference')])
 
 def comparisons(runs:pd.DataFrame, pairs=COMPARISONS) -> pd.DataFrame:
     "Paired a − b per IPC for each pair present: n, mean, std, p (t), p (Wilcoxon), verdict."
@@ -141,6 +147,18 @@ def plot_paired(s:pd.DataFrame, out_dir=None, name:str='paired', title:str=''):
         paths = savefig(fig, out_dir, name) if out_dir else None
     return fig if out_dir is None else (plt.close(fig), paths)[1]
 
+# %% ../nbs/80_offline.ipynb #100bcf95
+def holdout_arrays(full, pool, per_class:int=500, seed:int=0) -> tuple:
+    "A validation split carved from the training set: up to `per_class` seeded images per class that are not in `pool`, as (x, y)."
+    rng, xs, ys = np.random.default_rng(seed), [], []
+    for ci in range(len(full.classes)):
+        taken = set(pool.sources(ci))
+        rest = [s for s in full.sources(ci) if s not in taken]
+        for s in sorted(rng.choice(rest, min(per_class, len(rest)), replace=False).tolist()):
+            xs.append(np.asarray(full.open(s))); ys.append(ci)
+    x = np.stack(xs)
+    return (x[..., None] if x.ndim == 3 else x), np.array(ys, np.int64)
+
 # %% ../nbs/80_offline.ipynb #c495ac47
 def environment() -> dict:
     "The machine and the versions of the stack that changes numbers (`coda.stage.package_versions`)."
@@ -154,7 +172,7 @@ def collect_offline(exp:dict, results='results') -> pd.DataFrame:
     d = Path(results)/exp['name']
     parts = [pd.read_csv(f) for r in exp['runs'] if (f := d/r['name']/'seeds.csv').exists()]
     if not parts: return pd.DataFrame()
-    runs = pd.concat(parts, ignore_index=True)
+    runs = pd.concat(parts, ignore_index=True).drop_duplicates(['method', 'ipc', 'seed'])   # a run that repeats another's rows (for its own table) adds nothing
     s = offline_summary(runs); c = comparisons(runs)
     ds = sorted(set(runs['dataset'])) if 'dataset' in runs else []
     cols = ['method', 'ipc', 'n', 'acc_mean', 'acc_std', 'd_random', 'd_random_std', 'p_random', 'd_kmeans', 'd_kmeans_std', 'p_kmeans']

@@ -4,13 +4,13 @@
 
 # %% ../nbs/35_pipeline.ipynb #6793fecf
 from __future__ import annotations
-import hashlib, json, shutil, warnings
+import contextlib, hashlib, json, shutil, warnings
 from pathlib import Path
 import numpy as np, pandas as pd
 from fastcore.script import call_parse
 from tqdm.auto import tqdm
 from .core import atomic_path, save_json, load_json, save_npy, save_png, stable_hash, lanczos_resize
-from .core import UserError, check, check_range, check_choice, parse_ints, safe_join, cli_errors
+from .core import UserError, check, check_range, check_choice, parse_ints, safe_join, cli_errors, cli_version
 from .data import load_dataset, check_counts, subsample, ImageDataset, ArrayDataset
 from .encode import LatentCache, PixelEncoder, get_encoder, encode_sources
 from .discover import discover_classes, Selection, METHOD_SPACE, UMAP_MIN_ROWS
@@ -18,8 +18,9 @@ from .paper_settings import discovery_params
 from .stage import claim, provenance, check_out_dir, item_path, item_rel, latents_path, selection_path
 
 # %% auto #0
-__all__ = ['BACKENDS', 'METHODS', 'default_params', 'check_discover_args', 'save_selection', 'load_selection', 'discovery_key',
-           'duplicate_rows', 'discover_dataset', 'sweep_ipcs', 'coda_discover']
+__all__ = ['BACKENDS', 'ENGINES', 'METHODS', 'default_params', 'check_discover_args', 'save_selection', 'load_selection',
+           'check_backend', 'engine', 'discovery_key', 'duplicate_rows', 'discover_dataset', 'sweep_ipcs',
+           'coda_discover']
 
 # %% ../nbs/35_pipeline.ipynb #b7b9730f
 def default_params(ipc:int, n_neighbors=None, min_cluster_size=None,
@@ -33,16 +34,19 @@ def default_params(ipc:int, n_neighbors=None, min_cluster_size=None,
 # %% ../nbs/35_pipeline.ipynb #8e1f7e2f
 BACKENDS = ('loky', 'threading', 'multiprocessing', 'dask', 'ray')
 
-def check_discover_args(ipc:int, method:str='coda', reduce:str|None=None, n_components:int=50, n_neighbors:int|None=None,
-                        min_cluster_size:int|None=None, min_samples:int|None=3, variant:str='reference', seed:int=0,
+def check_discover_args(ipc:int, method:str='coda', reduce:str|None=None, n_components:int=50, n_neighbors:int|str|None=None,
+                        min_cluster_size:int|str|None=None, min_samples:int|None=3, variant:str='reference', seed:int=0,
                         umap_seed:int=42, n_jobs:int=1, image_size:int|None=None, cache_dtype:str='float16', backend:str='loky'):
     "Raise a UserError naming the first discovery parameter outside its allowed range."
+    from coda.discover import VARIANTS, _check_hp
     check_range('ipc', ipc, 1)
     check_choice('method', method, tuple(METHOD_SPACE))
     if reduce is not None: check_choice('reduce', reduce, ('umap', 'pca', 'none'))
-    check_range('n_components', n_components, 1); check_range('n_neighbors', n_neighbors, 2, optional=True)
-    check_range('min_cluster_size', min_cluster_size, 2, optional=True); check_range('min_samples', min_samples, 1, optional=True)
-    check_choice('variant', variant, ('reference', 'paper'))
+    check_range('n_components', n_components, 1)
+    if n_neighbors is not None: _check_hp('n_neighbors', n_neighbors)              # an integer ≥ 2 or 'auto'
+    if min_cluster_size is not None: _check_hp('min_cluster_size', min_cluster_size)
+    check_range('min_samples', min_samples, 1, optional=True)
+    check_choice('variant', variant, VARIANTS)
     check_range('seed', seed, 0, 2**32 - 1); check_range('umap_seed', umap_seed, 0, 2**32 - 1)
     check(isinstance(n_jobs, int) and not isinstance(n_jobs, bool) and n_jobs != 0,
           f'n_jobs={n_jobs}: must be an integer ≥ 1, or negative to count back from the number of cores (-1: all)')
@@ -62,6 +66,56 @@ def load_selection(path) -> Selection:
     "Read a `Selection` written by `save_selection`."
     d = load_json(path)
     return Selection(np.array(d['indices'], np.int64), d['origins'], np.array(d['cluster_sizes'], np.int64), d['info'])
+
+# %% ../nbs/35_pipeline.ipynb #e33ba328
+ENGINES = dict(dask=('distributed', 'coda[multi]'), ray=('ray', 'ray'))   # backend: (module it needs, what to pip install)
+
+def check_backend(backend:str, scheduler:str|None=None):
+    "Raise a UserError if `backend` needs a package that is missing, or `scheduler` is given to a backend that has none."
+    check_choice('backend', backend, BACKENDS)
+    check(scheduler is None or backend in ENGINES, f'scheduler={scheduler!r}: only the dask and ray backends connect to one; add --backend dask')
+    if backend not in ENGINES: return
+    mod, pkg = ENGINES[backend]
+    try: __import__(mod)
+    except ImportError: raise UserError(f"backend={backend!r} needs {mod}, which is not installed: pip install '{pkg}'") from None
+
+# %% ../nbs/35_pipeline.ipynb #9722a718
+def _dask_client():
+    "The Dask client this process already has, or None."
+    from distributed import default_client
+    try: return default_client()
+    except ValueError: return None
+
+@contextlib.contextmanager
+def _on_dask(scheduler, n_jobs:int):
+    "A Dask client of `scheduler`, else the caller's own client, else one of a new LocalCluster of `n_jobs` processes (closed after)."
+    import logging
+    from distributed import Client, LocalCluster
+    if not scheduler and _dask_client() is not None: yield; return
+    with contextlib.ExitStack() as st:
+        target = scheduler or st.enter_context(LocalCluster(n_workers=max(1, n_jobs), threads_per_worker=1, processes=True,
+                                                            dashboard_address=None, silence_logs=logging.ERROR))
+        st.enter_context(Client(target)); yield
+
+@contextlib.contextmanager
+def _on_ray(scheduler, n_jobs:int):
+    "Ray connected to `scheduler` (or a local Ray of `n_jobs` CPUs), unless the caller started it; shut down after."
+    import ray
+    started = not ray.is_initialized()
+    if started: ray.init(address=scheduler, num_cpus=None if scheduler else max(1, n_jobs), include_dashboard=False, log_to_driver=False)
+    try: yield
+    finally:
+        if started: ray.shutdown()
+
+@contextlib.contextmanager
+def engine(backend:str='loky', # joblib backend: loky | threading | multiprocessing | dask | ray
+           scheduler:str|None=None, # dask: scheduler address (tcp://host:8786); ray: cluster address (auto, ray://host:10001)
+           n_jobs:int=1,  # workers of the local cluster started when no scheduler is given
+          ):
+    "Connect to (or start) the distributed engine that joblib's `backend` runs on, for the block; nothing for local backends."
+    check_backend(backend, scheduler)
+    ctx = dict(dask=_on_dask, ray=_on_ray).get(backend)
+    with (ctx(scheduler, n_jobs) if ctx else contextlib.nullcontext()): yield
 
 # %% ../nbs/35_pipeline.ipynb #5cbf33fc
 def _run_params(ipc, method, reduce, n_components, n_neighbors, min_cluster_size, min_samples, variant, seed, umap_seed,
@@ -93,8 +147,16 @@ def _check_encoded(ds, ci, f, ipc, allow_fewer):
     if d: warnings.warn(f'{name}: {d} of its {n} images repeat another image of the class (identical features); '
                         'its representatives may show the same picture more than once')
 
-def _select_missing(out, cache, todo, n_jobs, backend, progress, kw):
-    "Encode (and check) the classes in `todo` that have no selection file yet, then select them, each selection saved as soon as it is done."
+def _select_part(out, cache, part, n_jobs, backend, kw):
+    "Select the classes `part` in parallel and save each selection."
+    feats = [(lambda f: np.asarray(f, np.float32).reshape(len(f), -1))(cache.encode_class(ci, progress=False)[0]) for ci in part]
+    with warnings.catch_warnings():
+        warnings.filterwarnings('ignore', message='class of .* too few for UMAP')   # discover_dataset warned, naming the class
+        sels = discover_classes(feats, n_jobs=n_jobs, backend=backend, progress=False, **kw)
+    for ci, sel in zip(part, sels): save_selection(sel, selection_path(out, ci))   # an interruption keeps these classes
+
+def _select_missing(out, cache, todo, n_jobs, backend, progress, kw, scheduler=None):
+    "Encode (and check) the classes in `todo` that have no selection file yet, then select them (on `backend`), each selection saved as soon as it is done."
     from joblib import effective_n_jobs
     miss = [ci for ci in todo if not selection_path(out, ci).exists()]
     if not miss: return
@@ -102,16 +164,9 @@ def _select_missing(out, cache, todo, n_jobs, backend, progress, kw):
         f, _ = cache.encode_class(ci, progress=False)
         _check_encoded(cache.ds, ci, f, kw['ipc'], kw['allow_fewer'])
     step = max(1, effective_n_jobs(n_jobs))                         # one class per worker at a time: memory stays bounded
-    bar = tqdm(total=len(miss), desc='discover', disable=not progress)
-    for i in range(0, len(miss), step):
-        part = miss[i:i + step]
-        feats = [(lambda f: np.asarray(f, np.float32).reshape(len(f), -1))(cache.encode_class(ci, progress=False)[0]) for ci in part]
-        with warnings.catch_warnings():
-            warnings.filterwarnings('ignore', message='class of .* too few for UMAP')   # discover_dataset warned, naming the class
-            sels = discover_classes(feats, n_jobs=n_jobs, backend=backend, progress=False, **kw)
-        for ci, sel in zip(part, sels): save_selection(sel, selection_path(out, ci))   # an interruption keeps these classes
-        bar.update(len(part))
-    bar.close()
+    with engine(backend, scheduler, n_jobs), tqdm(total=len(miss), desc='discover', disable=not progress) as bar:
+        for i in range(0, len(miss), step):
+            _select_part(out, cache, miss[i:i + step], n_jobs, backend, kw); bar.update(len(miss[i:i + step]))
 
 # %% ../nbs/35_pipeline.ipynb #2d50510f
 def _write_class(out, ds, ci, sel, feats, srcs, image_size, latent_encoder):
@@ -162,7 +217,8 @@ def discover_dataset(ds:ImageDataset, # the training set to distill
                      n_neighbors:int|None=None, min_cluster_size:int|None=None, min_samples:int=3,
                      variant:str='reference', # reference (the authors' code) | paper (Algorithm 2)
                      seed:int=0, umap_seed:int=42,
-                     n_jobs:int=1, backend:str='loky',
+                     n_jobs:int=1, backend:str='loky', # joblib workers over classes, and where they run (see `engine`)
+                     scheduler:str|None=None, # dask/ray: the address of a running scheduler (None: a local cluster of n_jobs workers)
                      image_size:int|None=None, # side of the saved R images (default: as stored)
                      latent_encoder=None, # re-encode the picks with this (e.g. the VAE at 1024²) for stage 2
                      allow_fewer:bool=False, classes:list|None=None, force:bool=False, progress:bool=True,
@@ -170,6 +226,7 @@ def discover_dataset(ds:ImageDataset, # the training set to distill
     "Run Distribution Discovery on `ds` and write R, the latents and the manifest to `out`."
     check_discover_args(ipc, method, reduce, n_components, n_neighbors, min_cluster_size, min_samples, variant, seed, umap_seed,
                         n_jobs, image_size, cache_dtype, backend)
+    check_backend(backend, scheduler)
     out, encoder = Path(out), encoder or PixelEncoder()
     todo = _class_indices(ds, classes)
     check_counts(ds, ipc, allow_fewer, todo)
@@ -186,7 +243,7 @@ def discover_dataset(ds:ImageDataset, # the training set to distill
     kw = dict(ipc=ipc, method=method, reduce=reduce, n_components=n_components, min_samples=min_samples, variant=variant, seed=seed,
               umap_seed=umap_seed, allow_fewer=allow_fewer, **hp)
     with claim(out, discovery_key(params, cache, todo, latent_encoder), 'run.json', 'discovery run', force, info, legacy=legacy) as work:
-        _select_missing(work, cache, todo, n_jobs, backend, progress, kw)
+        _select_missing(work, cache, todo, n_jobs, backend, progress, kw, scheduler)
         rows = []
         for ci in tqdm(todo, desc='write R', disable=not progress):
             sel = load_selection(selection_path(work, ci))
@@ -214,27 +271,36 @@ def sweep_ipcs(ds, ipcs=(1, 10, 50), classes=None, cache_root='data/cache', meth
     return pd.DataFrame(rows).fillna(0)
 
 # %% ../nbs/35_pipeline.ipynb #2120f21f
+def _int_or_auto(name, text):
+    "A CLI value: None, 'auto', or an integer (else a UserError naming the parameter)."
+    if text is None or text == 'auto': return text
+    try: return int(text)
+    except ValueError: raise UserError(f"{name}={text!r}: must be an integer ≥ 2 or 'auto'") from None
+
 @call_parse
 @cli_errors
+@cli_version
 def coda_discover(dataset:str='offline', # spec name (nette, woof, idc, imagenet-a..e, imagenet100, imagenet1k, places365-10), folder, digits, fashion-mnist or offline
                   root:str=None,       # dataset root (ImageFolder: ROOT/train/<class>/*)
                   split:str='train',   # split to distill
                   ipc:int=10,          # images per class
                   out:str=None,        # run folder (default data/runs/<dataset>-<method>-ipc<ipc>)
                   encoder:str=None,    # pixel | vae | clip (default: pixel for digits/fashion-mnist, vae otherwise)
-                  model:str=None,      # encoder model: hub id or local folder
+                  model:str=None,      # encoder model: hub id or local folder ('tiny': the VAE of coda_generate --model tiny)
                   resolution:int=None, # encoder input side (vae default 1024)
                   latent_resolution:int=None, # re-encode the picks with the VAE at this side for stage 2
                   cache:str='data/cache', # folder of latent caches
                   method:str='coda',   # coda | random | kmeans | umap_kmeans | herding
                   reduce:str=None,     # umap | pca | none (default: the method's own space)
                   n_components:int=50, # dimension of the UMAP/PCA space
-                  n_neighbors:int=None, # UMAP n_neighbors, ≥ 2 (default: the paper's value for the dataset and IPC)
-                  min_cluster_size:int=None, # HDBSCAN min_cluster_size, ≥ 2 (default: the paper's value for the dataset and IPC)
+                  n_neighbors:str=None, # UMAP n_neighbors, ≥ 2, or auto (chosen per class; default: the paper's value for the dataset and IPC)
+                  min_cluster_size:str=None, # HDBSCAN min_cluster_size, ≥ 2, or auto (chosen per class; default: the paper's value)
                   min_samples:int=3,   # HDBSCAN min_samples, ≥ 1
-                  variant:str='reference', # reference (authors' code) | paper (Algorithm 2 as printed)
+                  variant:str='reference', # reference (authors' code) | paper (Algorithm 2 as printed) | improved (row-order free, cluster-property representatives)
                   seed:int=0,          # seed of the selection (K-Means, random)
                   n_jobs:int=1,        # worker processes over classes
+                  backend:str='loky',  # where the classes run: loky | threading | multiprocessing | dask | ray (dask/ray: pip install coda[multi])
+                  scheduler:str=None,  # dask: scheduler address (tcp://host:8786); ray: cluster address (default: a local cluster of n_jobs workers)
                   image_size:int=None, # side of the saved R images (default: as stored)
                   classes:str=None,    # comma-separated class indices (default: all)
                   per_class:int=None,  # distill a seeded subset of this many images per class (quick runs)
@@ -244,8 +310,10 @@ def coda_discover(dataset:str='offline', # spec name (nette, woof, idc, imagenet
                   debug:bool=False,    # on an error, print its traceback too (not just one line)
                  ):
     "Distribution Discovery: select IPC real representatives per class and write the set R."
+    n_neighbors, min_cluster_size = _int_or_auto("n_neighbors", n_neighbors), _int_or_auto("min_cluster_size", min_cluster_size)
     check_discover_args(ipc, method, reduce, n_components, n_neighbors, min_cluster_size, min_samples, variant, seed, n_jobs=n_jobs,
                         image_size=image_size)
+    check_backend(backend, scheduler)
     for k, v in dict(resolution=resolution, latent_resolution=latent_resolution, per_class=per_class).items(): check_range(k, v, 1, optional=True)
     if encoder is not None: check_choice('encoder', encoder, ('pixel', 'vae', 'clip'))
     cls = parse_ints('classes', classes, lo=0) if classes is not None else None
@@ -259,7 +327,7 @@ def coda_discover(dataset:str='offline', # spec name (nette, woof, idc, imagenet
     hp = default_params(ipc, n_neighbors, min_cluster_size, dataset)
     man = discover_dataset(ds, out, ipc, enc, cache, method=method, reduce=reduce, n_components=n_components,
                            **hp, min_samples=min_samples, variant=variant, seed=seed,
-                           n_jobs=n_jobs, image_size=image_size, latent_encoder=lat, allow_fewer=allow_fewer,
+                           n_jobs=n_jobs, backend=backend, scheduler=scheduler, image_size=image_size, latent_encoder=lat, allow_fewer=allow_fewer,
                            classes=cls, force=force, progress=not quiet)
     counts = man.groupby('origin').size().to_dict()
     print(f'{ds.name}: {man.class_index.nunique()} classes x IPC {ipc} -> {out}/R, {out}/manifest.csv  origins {counts}')

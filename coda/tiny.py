@@ -4,7 +4,7 @@
 
 # %% ../nbs/41_tiny.ipynb #6ef55b4c
 from __future__ import annotations
-import json, tempfile
+import importlib.metadata, json, os, shutil, tempfile
 from pathlib import Path
 import torch
 from transformers import CLIPTokenizer, CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
@@ -13,7 +13,7 @@ from diffusers import (UNet2DConditionModel, AutoencoderKL, EulerDiscreteSchedul
 
 # %% auto #0
 __all__ = ['SDXL_SCHEDULER', 'tiny_tokenizer', 'tiny_clip_config', 'tiny_vae', 'dpmpp_karras', 'tiny_sdxl', 'tiny_sdxl_refiner',
-           'tiny_dit', 'tiny_sd3']
+           'tiny_folder', 'tiny_dit', 'tiny_sd3']
 
 # %% ../nbs/41_tiny.ipynb #aeca713b
 def _ready(pipe):
@@ -101,6 +101,27 @@ def tiny_sdxl_refiner(base:StableDiffusionXLPipeline, # a `tiny_sdxl` whose VAE,
         tokenizer=None, tokenizer_2=base.tokenizer_2, unet=unet, scheduler=dpmpp_karras(base.scheduler.config),
         requires_aesthetics_score=True, force_zeros_for_empty_prompt=False)
     return _ready(pipe)
+
+# %% ../nbs/41_tiny.ipynb #0c83cb69
+def _cache_root(root=None) -> Path:
+    "Where coda keeps what it builds once: `root`, else $CODA_CACHE, else $XDG_CACHE_HOME/coda (~/.cache/coda)."
+    return Path(root or os.environ.get('CODA_CACHE') or Path(os.environ.get('XDG_CACHE_HOME') or '~/.cache').expanduser()/'coda')
+
+def tiny_folder(root=None, # parent folder (default: $CODA_CACHE, else ~/.cache/coda)
+               ) -> Path:
+    "`tiny_sdxl()` saved with `save_pretrained` (once per torch/diffusers/transformers versions): the tiny model as a local pipeline folder."
+    from coda.core import short_hash
+    vers = {p: importlib.metadata.version(p) for p in ('torch', 'diffusers', 'transformers')}
+    root = _cache_root(root); f = root/f'tiny-sdxl-{short_hash(vers)}'
+    if (f/'model_index.json').is_file(): return f
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=root, prefix='.tiny-sdxl.'))
+    try:
+        tiny_sdxl().save_pretrained(tmp)
+        try: os.rename(tmp, f)
+        except OSError: pass              # another process renamed its copy into place first
+    finally: shutil.rmtree(tmp, ignore_errors=True)
+    return f
 
 # %% ../nbs/41_tiny.ipynb #5526147d
 def tiny_dit(seed:int=0, sample_size:int=8, dpm:bool=True):

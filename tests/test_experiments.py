@@ -8,7 +8,7 @@ from coda.reproduce import load_experiment, notebook_parameters
 from coda.paper_settings import check_run, run_settings, NOTEBOOKS
 
 ROOT = Path(__file__).resolve().parents[1]
-OFFLINE = {'offline', 'mini', 'mini_grid'}   # the offline benchmark (beyond the paper): its own notebooks, data and DC protocol
+OFFLINE = {'offline', 'mini', 'mini_grid', 'auto_grid'}   # the offline benchmark (beyond the paper): its own notebooks, data and DC protocol
 EXPS = sorted(p.stem for p in (ROOT/'experiments').glob('*.yaml'))
 RUNS = [(e, r) for e in EXPS if e not in OFFLINE for r in load_experiment(e, ROOT)['runs']]
 
@@ -22,7 +22,7 @@ def test_every_paper_run_is_checked():
     assert set(EXPS) - OFFLINE, 'no paper experiments found'
     assert {_nb(r) for _, r in RUNS} <= set(NOTEBOOKS), 'a paper notebook unknown to coda.paper_settings.NOTEBOOKS'
     for e in OFFLINE & set(EXPS):
-        assert all(_nb(r) in ('offline', 'mini_grid') for r in load_experiment(e, ROOT)['runs']), e
+        assert all(_nb(r) in ('offline', 'mini_grid', 'auto_grid') for r in load_experiment(e, ROOT)['runs']), e
 
 @pytest.mark.parametrize('exp,run', RUNS, ids=[f"{e}/{r['name']}" for e, r in RUNS])
 def test_run_uses_the_paper_settings(exp, run):
