@@ -271,11 +271,10 @@ def sweep_ipcs(ds, ipcs=(1, 10, 50), classes=None, cache_root='data/cache', meth
     return pd.DataFrame(rows).fillna(0)
 
 # %% ../nbs/35_pipeline.ipynb #2120f21f
-def _int_or_auto(name, text):
-    "A CLI value: None, 'auto', or an integer (else a UserError naming the parameter)."
-    if text is None or text == 'auto': return text
+def _int_or_auto(text):
+    "A CLI value as an int where it is one; anything else is left for `check_discover_args` to accept ('auto') or refuse."
     try: return int(text)
-    except ValueError: raise UserError(f"{name}={text!r}: must be an integer ≥ 2 or 'auto'") from None
+    except (TypeError, ValueError): return text
 
 @call_parse
 @cli_errors
@@ -310,7 +309,7 @@ def coda_discover(dataset:str='offline', # spec name (nette, woof, idc, imagenet
                   debug:bool=False,    # on an error, print its traceback too (not just one line)
                  ):
     "Distribution Discovery: select IPC real representatives per class and write the set R."
-    n_neighbors, min_cluster_size = _int_or_auto("n_neighbors", n_neighbors), _int_or_auto("min_cluster_size", min_cluster_size)
+    n_neighbors, min_cluster_size = _int_or_auto(n_neighbors), _int_or_auto(min_cluster_size)
     check_discover_args(ipc, method, reduce, n_components, n_neighbors, min_cluster_size, min_samples, variant, seed, n_jobs=n_jobs,
                         image_size=image_size)
     check_backend(backend, scheduler)

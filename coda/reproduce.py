@@ -11,7 +11,7 @@ import numpy as np, pandas as pd
 import ast, datetime, importlib, importlib.metadata, itertools, os, re, shutil, subprocess, sys, time
 import yaml
 from fastcore.script import call_parse, Param
-from .core import atomic_path, save_json, load_json, UserError, cli_errors
+from .core import atomic_path, save_json, load_json, UserError, cli_errors, coda_version
 from .stage import PACKAGES, package_versions, git_state, provenance, lock, lock_file, swap_in, Busy
 from .data import ImageDataset, load_dataset, subsample
 
@@ -348,7 +348,6 @@ def parse_overrides(items) -> dict:
         except (ValueError, SyntaxError): out[k.strip()] = v
     return out
 
-def _version() -> str: return package_versions(['coda'])['coda'] or 'unknown'
 
 @call_parse
 @cli_errors
@@ -364,7 +363,7 @@ def coda_reproduce(experiment:Param('experiment name (experiments/<name>.yaml) o
                    debug:bool=False,    # on an error, print its traceback too (not just one line)
                   ):
     "Reproduce a paper table/figure: run its notebooks with papermill, then write summary.csv and a figure."
-    if version: print(f'coda {_version()}'); return
+    if version: print(f'coda {coda_version()}'); return
     if list or experiment is None:
         df = list_experiments(); print(df.drop(columns='description').to_string(index=False)); print()
         for e, d in zip(df.experiment, df.description): print(textwrap.fill(f'{e}: {d}', 110, subsequent_indent='    '))

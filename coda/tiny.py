@@ -4,7 +4,7 @@
 
 # %% ../nbs/41_tiny.ipynb #6ef55b4c
 from __future__ import annotations
-import importlib.metadata, json, os, shutil, tempfile
+import json, os, shutil, tempfile
 from pathlib import Path
 import torch
 from transformers import CLIPTokenizer, CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
@@ -111,7 +111,8 @@ def tiny_folder(root=None, # parent folder (default: $CODA_CACHE, else ~/.cache/
                ) -> Path:
     "`tiny_sdxl()` saved with `save_pretrained` (once per torch/diffusers/transformers versions): the tiny model as a local pipeline folder."
     from coda.core import short_hash
-    vers = {p: importlib.metadata.version(p) for p in ('torch', 'diffusers', 'transformers')}
+    from coda.stage import package_versions
+    vers = package_versions(['torch', 'diffusers', 'transformers'])
     root = _cache_root(root); f = root/f'tiny-sdxl-{short_hash(vers)}'
     if (f/'model_index.json').is_file(): return f
     root.mkdir(parents=True, exist_ok=True)

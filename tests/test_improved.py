@@ -1,15 +1,10 @@
 """Issue 13 at the command line and in the pipeline: `--variant improved`, `--n_neighbors auto --min_cluster_size auto`, the
 chosen values in each class's selection record, and the bad values refused with one line before any work."""
-import json, shutil, subprocess, sys
-from pathlib import Path
+import json
 import pytest
 from coda.core import UserError
 from coda.pipeline import check_discover_args
-
-BIN = Path(sys.executable).parent
-
-def run(*args, cwd=None):
-    return subprocess.run([shutil.which(args[0], path=str(BIN)), *map(str, args[1:])], capture_output=True, text=True, cwd=cwd, timeout=600)
+from test_stage_contract import run      # a console script of this venv, as a subprocess
 
 def test_check_discover_args_accepts_auto_and_improved():
     check_discover_args(10, n_neighbors='auto', min_cluster_size='auto', variant='improved')
