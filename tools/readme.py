@@ -22,6 +22,12 @@ class _Files:
         r = subprocess.run(['git', 'ls-tree', '-d', '--name-only', f'HEAD:{rel}'], cwd=ROOT, capture_output=True, text=True)
         return sorted(r.stdout.split()) if r.returncode == 0 else []
 
+def _commits(runs, cfg):
+    "Each run's commit (runs are committed one by one, so one sha would depend on which run is listed first)."
+    shas = {r: (c.get('git_sha') or '?')[:10] for r, c in zip(runs, cfg)}
+    if len(set(shas.values())) <= 1: return f"commit {next(iter(shas.values()), '?')}"
+    return 'commits ' + ', '.join(f'{r} {s}' for r, s in shas.items())
+
 def _offline(fs, ipcs):
     import pandas as pd
     from coda.offline import summary_markdown
@@ -33,7 +39,7 @@ def _offline(fs, ipcs):
     cfg = [json.loads(fs.read(f'{d}/{r}/config.json')) for r in runs]
     n_test = sorted({m.get('n_test') for m in meta if m.get('n_test')})
     head = (f"{', '.join(env['datasets'])}; DC protocol (ConvNet-3 width 32, 300 epochs); test set "
-            f"{', '.join(map(str, n_test))} images; n = seeds per row; commit {(cfg[0].get('git_sha') or '?')[:10] if cfg else '?'}; "
+            f"{', '.join(map(str, n_test))} images; n = seeds per row; {_commits(runs, cfg)}; "
             f"from `results/offline/summary.csv`.\n\n")
     return head + summary_markdown(s, ipcs).strip()
 
