@@ -496,9 +496,13 @@ def discover_classes(features_per_class:list, # one (n_c, d) feature matrix per 
                     ) -> list:
     "`discover_class` on every class, in parallel with joblib; results identical to a sequential run."
     from joblib import Parallel, delayed, parallel_config
+    from joblib.parallel import get_active_backend
     from tqdm.auto import tqdm
     if backend == 'ray':
         from ray.util.joblib import register_ray; register_ray()
     with parallel_config(backend=backend, n_jobs=n_jobs):
-        out = Parallel(return_as='generator')(delayed(discover_class)(f, **kw) for f in features_per_class)
+        # a bar that moves class by class where the backend can stream results (loky, threading, dask);
+        # multiprocessing and ray refuse `return_as='generator'` and hand back the whole list at the end
+        stream = get_active_backend()[0].supports_return_generator
+        out = Parallel(return_as='generator' if stream else 'list')(delayed(discover_class)(f, **kw) for f in features_per_class)
         return list(tqdm(out, total=len(features_per_class), desc='discover', disable=not progress))

@@ -68,7 +68,7 @@ def load_selection(path) -> Selection:
     return Selection(np.array(d['indices'], np.int64), d['origins'], np.array(d['cluster_sizes'], np.int64), d['info'])
 
 # %% ../nbs/35_pipeline.ipynb #e33ba328
-ENGINES = dict(dask=('distributed', 'coda[multi]'), ray=('ray', 'ray'))   # backend: (module it needs, what to pip install)
+ENGINES = dict(dask=('distributed', 'coda[multi]'), ray=('ray', 'coda[ray]'))   # backend: (module it needs, what to pip install)
 
 def check_backend(backend:str, scheduler:str|None=None):
     "Raise a UserError if `backend` needs a package that is missing, or `scheduler` is given to a backend that has none."
