@@ -161,12 +161,17 @@ def holdout_arrays(full, pool, per_class:int=500, seed:int=0) -> tuple:
 
 # %% ../nbs/80_offline.ipynb #c495ac47
 def environment() -> dict:
-    "The machine and the versions of the stack that changes numbers (`coda.stage.package_versions`)."
-    import os
+    "The machine (CPU model and the instruction set torch's kernels use: numbers can differ across them) and the versions of the stack that changes numbers (`coda.stage.package_versions`)."
+    import os, torch
     from coda.stage import package_versions
+    cpu = next((l.split(':', 1)[1].strip() for l in Path('/proc/cpuinfo').read_text().splitlines() if l.startswith('model name')), None) \
+          if Path('/proc/cpuinfo').exists() else None
     return dict(python=sys.version.split()[0], platform=platform.platform(), machine=platform.machine(), cpus=os.cpu_count(),
+                cpu_model=cpu or platform.processor() or None, cpu_capability=torch.backends.cpu.get_cpu_capability(),
                 versions=package_versions())
 
+
+# %% ../nbs/80_offline.ipynb #8a322515
 def collect_offline(exp:dict, results='results') -> pd.DataFrame:
     "Summary files of an offline experiment from its runs' `seeds.csv` (finished or partial)."
     d = Path(results)/exp['name']
@@ -183,3 +188,4 @@ def collect_offline(exp:dict, results='results') -> pd.DataFrame:
     save_json(dict(environment(), datasets=ds), d/'environment.json')
     plot_paired(s, d, 'paired', f"{exp['name']}: paired differences over seeds ({', '.join(ds)})")
     return s
+
