@@ -171,7 +171,7 @@ def environment() -> dict:
                 versions=package_versions())
 
 
-# %% ../nbs/80_offline.ipynb #8a322515
+# %% ../nbs/80_offline.ipynb #be4a9f5e
 def collect_offline(exp:dict, results='results') -> pd.DataFrame:
     "Summary files of an offline experiment from its runs' `seeds.csv` (finished or partial)."
     d = Path(results)/exp['name']
