@@ -242,7 +242,7 @@ def load_pipeline(model:str=SDXL_ID, # hub id or local folder of an SDXL pipelin
                  ):
     "Load SDXL with the paper's sampler (DPM++ 2M Karras) through `from_pretrained`, decoding with the pipeline's own VAE unless `vae` is given."
     from diffusers import StableDiffusionXLPipeline
-    from coda.tiny import dpmpp_karras
+    from coda.sampling import dpmpp_karras
     from coda.encode import load_pretrained, load_vae, model_folder
     device, dt = pipeline_device_dtype(dtype, device); check_offload(device, offload)
     kw = dict(vae=load_vae(vae, dt, local_files_only=local_files_only)) if vae else {}

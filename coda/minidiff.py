@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from diffusers import DDPMScheduler, DPMSolverMultistepScheduler
 from diffusers.models.unets.unet_2d import UNet2DOutput
 from .core import atomic_path, save_json, load_json, save_png, stable_hash, short_hash, item_seed
-from .tiny import dpmpp_karras
+from .sampling import dpmpp_karras
 from .align import aligned, read_discovery
 from .stage import claim, read_record, upstream_key, Digests, model_id, provenance, lock, lock_file, check_out_dir, item_rel, latents_path
 
@@ -72,7 +72,7 @@ SCHEDULE = dict(num_train_timesteps=1000, beta_schedule='linear', beta_start=1e-
 
 def mini_scheduler(thresholding:bool=True, # dynamic thresholding of x̂₀ (pixel-space model)
                   ):
-    "DPM++ 2M Karras (`coda.tiny.dpmpp_karras`) on the training schedule, with x̂₀ thresholding."
+    "DPM++ 2M Karras (`coda.sampling.dpmpp_karras`) on the training schedule, with x̂₀ thresholding."
     sch = dpmpp_karras(DDPMScheduler(**SCHEDULE).config)
     return DPMSolverMultistepScheduler.from_config(sch.config, thresholding=thresholding, sample_max_value=1.0) if thresholding else sch
 

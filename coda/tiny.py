@@ -8,12 +8,13 @@ import json, os, shutil, tempfile
 from pathlib import Path
 import torch
 from transformers import CLIPTokenizer, CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
-from diffusers import (UNet2DConditionModel, AutoencoderKL, EulerDiscreteScheduler, DPMSolverMultistepScheduler,
-                       StableDiffusionXLPipeline, StableDiffusionXLImg2ImgPipeline)
+from diffusers import (UNet2DConditionModel, AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline,
+                       StableDiffusionXLImg2ImgPipeline)
+from .sampling import SDXL_SCHEDULER, dpmpp_karras
 
 # %% auto #0
-__all__ = ['SDXL_SCHEDULER', 'tiny_tokenizer', 'tiny_clip_config', 'tiny_vae', 'dpmpp_karras', 'tiny_sdxl', 'tiny_sdxl_refiner',
-           'tiny_folder', 'tiny_dit', 'tiny_sd3']
+__all__ = ['tiny_tokenizer', 'tiny_clip_config', 'tiny_vae', 'tiny_sdxl', 'tiny_sdxl_refiner', 'tiny_folder', 'tiny_dit',
+           'tiny_sd3']
 
 # %% ../nbs/41_tiny.ipynb #aeca713b
 def _ready(pipe):
@@ -57,16 +58,6 @@ def tiny_vae(latent_channels:int=4, **kw) -> AutoencoderKL:
     return AutoencoderKL(block_out_channels=[8, 16], in_channels=3, out_channels=3, layers_per_block=1,
                          down_block_types=['DownEncoderBlock2D']*2, up_block_types=['UpDecoderBlock2D']*2,
                          latent_channels=latent_channels, norm_num_groups=1, sample_size=32, **kw)
-
-# %% ../nbs/41_tiny.ipynb #084f22c3
-SDXL_SCHEDULER = dict(beta_start=0.00085, beta_end=0.012, beta_schedule='scaled_linear', num_train_timesteps=1000,
-                      steps_offset=1, timestep_spacing='leading', prediction_type='epsilon', interpolation_type='linear',
-                      use_karras_sigmas=False, clip_sample=False, sample_max_value=1.0, set_alpha_to_one=False,
-                      skip_prk_steps=True, trained_betas=None)
-
-def dpmpp_karras(config) -> DPMSolverMultistepScheduler:
-    "DPM++ 2M Karras (the paper's sampler) from a scheduler config."
-    return DPMSolverMultistepScheduler.from_config(config, algorithm_type='dpmsolver++', use_karras_sigmas=True)
 
 # %% ../nbs/41_tiny.ipynb #3e069dc4
 def _tiny_unet(cross:int, n_time_ids:int, pooled:int, sample_size:int):
