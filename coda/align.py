@@ -8,6 +8,7 @@ import os, csv, contextlib
 from pathlib import Path
 import numpy as np, torch
 from torch import nn
+from fastcore.basics import patch
 from fastcore.script import call_parse
 from .core import item_seed, atomic_path, save_png, save_json, load_json, lanczos_resize
 from .core import UserError, check, check_range, check_choice, safe_join, cli_errors, cli_version
@@ -81,9 +82,10 @@ def pis_of(timesteps, guide_percent:float) -> int:
     "The PIS that `guide_percent` amounts to on `timesteps`."
     return len(timesteps) - guided_steps(timesteps, guide_percent=guide_percent)
 
-# %% ../nbs/40_align.ipynb #b36052d0
+# %% ../nbs/40_align.ipynb #ed104bd6
 def _flow(sch) -> bool: return 'FlowMatch' in type(sch).__name__
 
+# %% ../nbs/40_align.ipynb #4d78bd30
 def check_scheduler(sch, # the pipeline's scheduler
                     form:str='paper', # correction form
                     running:bool=False, # timesteps are set (check they are integers)
@@ -101,7 +103,7 @@ def check_scheduler(sch, # the pipeline's scheduler
         raise ValueError(f'{name} uses float timesteps / a scaled model input (e.g. EulerDiscreteScheduler); '
                          'use dpmpp_karras(pipe.scheduler.config) (DPMSolverMultistepScheduler, integer timesteps)')
 
-# %% ../nbs/40_align.ipynb #82f99bdb
+# %% ../nbs/40_align.ipynb #9cf8021d
 def _run_timesteps(sch, denoising_end=None):
     "The timesteps one pipeline call executes: from `begin_index`, truncated by `denoising_end` as diffusers does."
     ts = sch.timesteps[(sch.begin_index or 0):].tolist()
@@ -111,6 +113,7 @@ def _run_timesteps(sch, denoising_end=None):
         ts = ts[:len([t for t in ts if t >= cutoff])]
     return ts
 
+# %% ../nbs/40_align.ipynb #5af47d6f
 def _plan(sch, gamma, pis, guide_percent, form, denoising_end=None) -> dict:
     "Per-step table of one run: begin index, ᾱ_t (ε models) or σ (flow), and the weight w of each step."
     begin, ts = sch.begin_index or 0, _run_timesteps(sch, denoising_end)
@@ -142,7 +145,8 @@ class AlignedDenoiser(nn.Module):
         try: return super().__getattr__(name)
         except AttributeError: return getattr(self._modules['model'], name)
 
-# %% ../nbs/40_align.ipynb #89c6d8cb
+# %% ../nbs/40_align.ipynb #03d82fcd
+@patch
 @torch.no_grad()
 def _step(self:AlignedDenoiser):
     "Return (run step k, plan) for the current call, computing the plan at the start of a run."
@@ -154,15 +158,15 @@ def _step(self:AlignedDenoiser):
     i = sch.step_index if sch.step_index is not None else (sch.begin_index or 0)
     return i - self.plan['begin'], self.plan
 
-AlignedDenoiser._step = _step
-
-# %% ../nbs/40_align.ipynb #b96669f3
+# %% ../nbs/40_align.ipynb #6145a5a2
 def _as_refs(refs, z):
     "The ref latents as float32 on `z`'s device, checked against the model input's (C, h, w)."
     s = torch.as_tensor(refs).to(z.device, torch.float32)
     if s.shape[1:] != z.shape[1:]: raise ValueError(f'ref latents {tuple(s.shape[1:])} do not match the model input {tuple(z.shape[1:])}')
     return s
 
+# %% ../nbs/40_align.ipynb #f354c381
+@patch
 def _correct(self:AlignedDenoiser, z, pred):
     "Correct, in place, the conditional rows of `pred` (model output for input `z`) at the current step."
     k, plan = self._step()
@@ -180,16 +184,16 @@ def _correct(self:AlignedDenoiser, z, pred):
     pred[rows, :C] = new.to(pred.dtype)   # in place: the model's fresh output tensor, referenced nowhere else
     return pred
 
-def _forward(self:AlignedDenoiser, *args, **kwargs):
+# %% ../nbs/40_align.ipynb #67b857ff
+@patch
+def forward(self:AlignedDenoiser, *args, **kwargs):
     "Call the wrapped model with the pipeline's arguments and correct its prediction."
     out = self.model(*args, **kwargs)
     if kwargs.get('skip_layers') is not None: return out   # SD3 skip-layer guidance pass: untouched
     z = args[0] if args else kwargs.get('sample', kwargs.get('hidden_states'))
     pred = out[0] if isinstance(out, tuple) else out.sample
-    _correct(self, z, pred)
+    self._correct(z, pred)
     return out
-
-AlignedDenoiser.forward = _forward
 
 # %% ../nbs/40_align.ipynb #a110518f
 @contextlib.contextmanager
