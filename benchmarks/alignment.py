@@ -14,7 +14,8 @@ import argparse, os, time
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 import torch
 from coda.align import aligned
-from coda.tiny import tiny_sdxl, tiny_tokenizer, tiny_clip_config, tiny_vae, dpmpp_karras, SDXL_SCHEDULER, _ready
+from coda.tiny import tiny_sdxl, tiny_tokenizer, tiny_clip_config, tiny_vae, _ready
+from coda.sampling import dpmpp_karras, SDXL_SCHEDULER
 
 SDXL_UNET = dict(sample_size=128, in_channels=4, out_channels=4, layers_per_block=2, block_out_channels=(320, 640, 1280),
                  down_block_types=('DownBlock2D', 'CrossAttnDownBlock2D', 'CrossAttnDownBlock2D'),

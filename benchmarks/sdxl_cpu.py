@@ -39,7 +39,8 @@ def build(dtype):
     "SDXL base from the configs above, random weights created directly in `dtype`, DPM++ 2M Karras."
     from diffusers import UNet2DConditionModel, AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
-    from coda.tiny import tiny_tokenizer, SDXL_SCHEDULER, dpmpp_karras
+    from coda.tiny import tiny_tokenizer
+    from coda.sampling import SDXL_SCHEDULER, dpmpp_karras
     torch.manual_seed(0)
     old = torch.get_default_dtype(); torch.set_default_dtype(dtype)   # no float32 copy of 2.6 B parameters on the way
     try:

@@ -4,20 +4,23 @@
 
 # %% ../nbs/40_align.ipynb #8a4a803d
 from __future__ import annotations
-import os, csv, contextlib
+import os, csv, contextlib, inspect, typing
+from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, torch
 from torch import nn
-from fastcore.script import call_parse
+from fastcore.basics import patch
+from fastcore.script import call_parse, Param
+from fastcore.docments import docments
 from .core import item_seed, atomic_path, save_png, save_json, load_json, lanczos_resize
 from .core import UserError, check, check_range, check_choice, safe_join, cli_errors, cli_version
 from .stage import claim, read_record, upstream_key, Digests, model_id, provenance, check_out_dir, item_rel, item_path, latents_path
 
 # %% auto #0
-__all__ = ['FORMS', 'SDXL_ID', 'SDXL_VAE_ID', 'DTYPES', 'MANIFEST_COLS', 'OUT_COLS', 'predicted_x0', 'align_weight', 'align_eps',
-           'align_velocity', 'guided_steps', 'pis_of', 'check_scheduler', 'AlignedDenoiser', 'aligned',
-           'pipeline_device_dtype', 'check_offload', 'load_pipeline', 'read_discovery', 'shard_batches',
-           'generation_key', 'check_discovery', 'check_generate_args', 'generate', 'coda_generate']
+__all__ = ['FORMS', 'SDXL_ID', 'SDXL_VAE_ID', 'DTYPES', 'KEYED', 'MANIFEST_COLS', 'OUT_COLS', 'predicted_x0', 'align_weight',
+           'align_eps', 'align_velocity', 'guided_steps', 'pis_of', 'check_scheduler', 'AlignedDenoiser', 'aligned',
+           'GenerationParams', 'pipeline_device_dtype', 'check_offload', 'load_pipeline', 'read_discovery',
+           'shard_batches', 'generation_key', 'check_discovery', 'generate', 'settings_cli', 'coda_generate']
 
 # %% ../nbs/40_align.ipynb #89cf0ab7
 FORMS = ('paper', 'reference')
@@ -81,9 +84,10 @@ def pis_of(timesteps, guide_percent:float) -> int:
     "The PIS that `guide_percent` amounts to on `timesteps`."
     return len(timesteps) - guided_steps(timesteps, guide_percent=guide_percent)
 
-# %% ../nbs/40_align.ipynb #b36052d0
+# %% ../nbs/40_align.ipynb #ed104bd6
 def _flow(sch) -> bool: return 'FlowMatch' in type(sch).__name__
 
+# %% ../nbs/40_align.ipynb #4d78bd30
 def check_scheduler(sch, # the pipeline's scheduler
                     form:str='paper', # correction form
                     running:bool=False, # timesteps are set (check they are integers)
@@ -101,7 +105,7 @@ def check_scheduler(sch, # the pipeline's scheduler
         raise ValueError(f'{name} uses float timesteps / a scaled model input (e.g. EulerDiscreteScheduler); '
                          'use dpmpp_karras(pipe.scheduler.config) (DPMSolverMultistepScheduler, integer timesteps)')
 
-# %% ../nbs/40_align.ipynb #82f99bdb
+# %% ../nbs/40_align.ipynb #9cf8021d
 def _run_timesteps(sch, denoising_end=None):
     "The timesteps one pipeline call executes: from `begin_index`, truncated by `denoising_end` as diffusers does."
     ts = sch.timesteps[(sch.begin_index or 0):].tolist()
@@ -111,6 +115,7 @@ def _run_timesteps(sch, denoising_end=None):
         ts = ts[:len([t for t in ts if t >= cutoff])]
     return ts
 
+# %% ../nbs/40_align.ipynb #5af47d6f
 def _plan(sch, gamma, pis, guide_percent, form, denoising_end=None) -> dict:
     "Per-step table of one run: begin index, ᾱ_t (ε models) or σ (flow), and the weight w of each step."
     begin, ts = sch.begin_index or 0, _run_timesteps(sch, denoising_end)
@@ -142,7 +147,8 @@ class AlignedDenoiser(nn.Module):
         try: return super().__getattr__(name)
         except AttributeError: return getattr(self._modules['model'], name)
 
-# %% ../nbs/40_align.ipynb #89c6d8cb
+# %% ../nbs/40_align.ipynb #03d82fcd
+@patch
 @torch.no_grad()
 def _step(self:AlignedDenoiser):
     "Return (run step k, plan) for the current call, computing the plan at the start of a run."
@@ -154,15 +160,15 @@ def _step(self:AlignedDenoiser):
     i = sch.step_index if sch.step_index is not None else (sch.begin_index or 0)
     return i - self.plan['begin'], self.plan
 
-AlignedDenoiser._step = _step
-
-# %% ../nbs/40_align.ipynb #b96669f3
+# %% ../nbs/40_align.ipynb #6145a5a2
 def _as_refs(refs, z):
     "The ref latents as float32 on `z`'s device, checked against the model input's (C, h, w)."
     s = torch.as_tensor(refs).to(z.device, torch.float32)
     if s.shape[1:] != z.shape[1:]: raise ValueError(f'ref latents {tuple(s.shape[1:])} do not match the model input {tuple(z.shape[1:])}')
     return s
 
+# %% ../nbs/40_align.ipynb #f354c381
+@patch
 def _correct(self:AlignedDenoiser, z, pred):
     "Correct, in place, the conditional rows of `pred` (model output for input `z`) at the current step."
     k, plan = self._step()
@@ -180,16 +186,16 @@ def _correct(self:AlignedDenoiser, z, pred):
     pred[rows, :C] = new.to(pred.dtype)   # in place: the model's fresh output tensor, referenced nowhere else
     return pred
 
-def _forward(self:AlignedDenoiser, *args, **kwargs):
+# %% ../nbs/40_align.ipynb #67b857ff
+@patch
+def forward(self:AlignedDenoiser, *args, **kwargs):
     "Call the wrapped model with the pipeline's arguments and correct its prediction."
     out = self.model(*args, **kwargs)
     if kwargs.get('skip_layers') is not None: return out   # SD3 skip-layer guidance pass: untouched
     z = args[0] if args else kwargs.get('sample', kwargs.get('hidden_states'))
     pred = out[0] if isinstance(out, tuple) else out.sample
-    _correct(self, z, pred)
+    self._correct(z, pred)
     return out
-
-AlignedDenoiser.forward = _forward
 
 # %% ../nbs/40_align.ipynb #a110518f
 @contextlib.contextmanager
@@ -210,27 +216,81 @@ def aligned(pipe, # a diffusers pipeline (SDXL base/refiner, DiT, SD3)
     try: yield den
     finally: setattr(pipe, name, model)
 
-# %% ../nbs/40_align.ipynb #c2f0c33c
+# %% ../nbs/40_align.ipynb #cff579a8
 SDXL_ID, SDXL_VAE_ID = 'stabilityai/stable-diffusion-xl-base-1.0', 'madebyollin/sdxl-vae-fp16-fix'
 DTYPES = ('auto', 'float16', 'bfloat16', 'float32')
 
+# %% ../nbs/40_align.ipynb #bfeb499b
+@dataclass
+class GenerationParams:
+    "Every setting of a generation run (`generate`, `coda_generate`), validated on construction."
+    model:str=SDXL_ID # SDXL hub id or local folder; 'tiny' for the random-weight test model
+    vae:str=None # VAE hub id or folder (default: the pipeline's own, as the authors; madebyollin/sdxl-vae-fp16-fix for the fp16-fix VAE)
+    gamma:float=0.05 # alignment strength γ, ≥ 0
+    pis:int=None # Prior Injection Steps: final unguided steps, in [0, steps]
+    guide_percent:float=None # authors' guideTPercent instead of --pis, in [0, 1] (default 0.9)
+    form:str='reference' # 'reference' (authors' code, γ·σ_i) or 'paper' (Eq. 7)
+    steps:int=25 # sampler steps (paper: 50 main, 25 in Table 9/14 and the authors' script)
+    cfg:float=5.0 # classifier-free guidance scale
+    size:int=256 # side of the saved PNGs
+    seed:int=0 # run seed (per image: item_seed(seed, class, j))
+    batch_size:int=4 # images per model call
+    negative_prompt:str=None # negative prompt (default: SDXL's zero negative embedding, the authors' setting)
+    dtype:str='auto' # torch_dtype: auto (fp16 on GPU, fp32 on CPU) | float16 | bfloat16 | float32
+    device:str=None # torch device (default: cuda:LOCAL_RANK if available, else cpu)
+    revision:str=None # hub branch, tag or commit of --model
+    variant:str=None # weight files' variant, e.g. fp16 (the *.fp16.safetensors of the SDXL repository)
+    offload:bool=False # enable_model_cpu_offload: each model on the GPU only while it runs (less GPU memory; needs accelerate)
+    local_files_only:bool=False # never ask the hub: a hub id is read from the local cache only
+    force:bool=False # replace an output folder of another key (other parameters, dtype, model or discovery run)
+
+    def __post_init__(self):
+        "Raise a UserError naming the first setting outside its allowed range; default `guide_percent` to 0.9."
+        if self.pis is None and self.guide_percent is None: self.guide_percent = 0.9
+        pis, gp = self.pis, self.guide_percent
+        check_range('gamma', self.gamma, 0, integer=False); check_range('steps', self.steps, 1)
+        check_range('pis', pis, 0, self.steps, optional=True); check_range('guide_percent', gp, 0, 1, integer=False, optional=True)
+        check(pis is None or gp is None, f'pis={pis}, guide_percent={gp}: give either pis or guide_percent, not both')
+        check_choice('form', self.form, FORMS); check_range('cfg', self.cfg, 0, integer=False); check_range('size', self.size, 1)
+        check_range('seed', self.seed, 0); check_range('batch_size', self.batch_size, 1)
+        check_choice('dtype', self.dtype, DTYPES)
+
+# %% ../nbs/40_align.ipynb #e9fa925a
+KEYED = ('gamma', 'pis', 'guide_percent', 'form', 'steps', 'cfg', 'size', 'seed', 'batch_size', 'negative_prompt')
+
+@patch
+def key(self:GenerationParams) -> dict:
+    "The sampler's settings, as `generate.json` records them (the dtype and the model enter the key by `generation_key`)."
+    return {k: getattr(self, k) for k in KEYED}
+
+# %% ../nbs/40_align.ipynb #b6827322
+@patch
+def load_kw(self:GenerationParams) -> dict:
+    "The keywords `load_pipeline(model, vae, dtype, **load_kw)` takes besides the model, the VAE and the dtype."
+    return dict(device=self.device, revision=self.revision, variant=self.variant, offload=self.offload,
+                local_files_only=self.local_files_only)
+
+# %% ../nbs/40_align.ipynb #fc51cec2
 def pipeline_device_dtype(dtype:str='auto', device:str=None) -> tuple:
     "The device and torch dtype `load_pipeline` uses: cuda:LOCAL_RANK if available, else cpu; 'auto' is fp16 on GPU, fp32 on CPU."
     check_choice('dtype', dtype, DTYPES)
     device = device or (f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else 'cpu')
     return device, (torch.float16 if 'cuda' in str(device) else torch.float32) if dtype == 'auto' else getattr(torch, dtype)
 
+# %% ../nbs/40_align.ipynb #b0c87131
 def check_offload(device, offload:bool):
     "Refuse CPU offload onto the CPU (before anything is loaded)."
     check(not offload or not str(device).startswith('cpu'), f'offload with device={device}: CPU offload keeps the models in CPU '
           'memory and runs each on an accelerator; give a GPU device (or run without --offload)')
 
+# %% ../nbs/40_align.ipynb #2f9209f3
 def _place(pipe, device, offload:bool):
     "Move `pipe` to `device`, or (offload) let diffusers move each model there only while it runs."
     if not offload: return pipe.to(device)
     pipe.enable_model_cpu_offload(device=device)
     return pipe
 
+# %% ../nbs/40_align.ipynb #31317efe
 def load_pipeline(model:str=SDXL_ID, # hub id or local folder of an SDXL pipeline, or 'tiny' (the random-weight one, saved as a folder)
                   vae:str=None, # None or '': the pipeline's own VAE (the authors' generation setting); else a VAE hub id/folder
                   dtype:str='auto', # torch_dtype: 'auto' (fp16 on GPU, fp32 on CPU), 'float16', 'bfloat16', 'float32'
@@ -242,7 +302,7 @@ def load_pipeline(model:str=SDXL_ID, # hub id or local folder of an SDXL pipelin
                  ):
     "Load SDXL with the paper's sampler (DPM++ 2M Karras) through `from_pretrained`, decoding with the pipeline's own VAE unless `vae` is given."
     from diffusers import StableDiffusionXLPipeline
-    from coda.tiny import dpmpp_karras
+    from coda.sampling import dpmpp_karras
     from coda.encode import load_pretrained, load_vae, model_folder
     device, dt = pipeline_device_dtype(dtype, device); check_offload(device, offload)
     kw = dict(vae=load_vae(vae, dt, local_files_only=local_files_only)) if vae else {}
@@ -251,7 +311,7 @@ def load_pipeline(model:str=SDXL_ID, # hub id or local folder of an SDXL pipelin
     pipe.scheduler = dpmpp_karras(pipe.scheduler.config)
     return _place(pipe, device, offload)
 
-# %% ../nbs/40_align.ipynb #fe42e2ce
+# %% ../nbs/40_align.ipynb #570d0338
 MANIFEST_COLS = ('class_index', 'class_name', 'prompt', 'j')
 
 def read_discovery(disc, # discovery folder
@@ -270,6 +330,7 @@ def read_discovery(disc, # discovery folder
         safe_join('the output folder', r['class_name'], f'class name in {f}')   # it becomes the folder <out>/<class_name>
     return sorted(rows, key=lambda r: (r['class_index'], r['j']))
 
+# %% ../nbs/40_align.ipynb #f6e422c2
 def shard_batches(tasks:list, # all tasks, in canonical order
                   batch_size:int, # images per model call
                   rank:int=0, world_size:int=1,
@@ -278,24 +339,25 @@ def shard_batches(tasks:list, # all tasks, in canonical order
     batches = [tasks[i:i+batch_size] for i in range(0, len(tasks), batch_size)]
     return batches[rank::world_size]
 
-# %% ../nbs/40_align.ipynb #49ae2725
+# %% ../nbs/40_align.ipynb #43c49405
 OUT_COLS = ['class_index', 'class_name', 'j', 'seed', 'gamma', 'pis', 'guide_percent', 'n_guided', 'steps', 'form',
             'cfg', 'source', 'row', 'ref_image', 'image']
 
-def _out_rows(tasks, params, n_guided):
+def _out_rows(tasks, p:GenerationParams, n_guided):
     "One output-manifest row per task."
     return [dict(class_index=t['class_index'], class_name=t['class_name'], j=t['j'],
-                 seed=item_seed(params['seed'], t['class_index'], t['j']), gamma=params['gamma'], pis=params['steps'] - n_guided,
-                 guide_percent=params['guide_percent'], n_guided=n_guided, steps=params['steps'], form=params['form'],
-                 cfg=params['cfg'], source=t.get('source', ''), row=t.get('row', ''), ref_image=t.get('image', ''),
+                 seed=item_seed(p.seed, t['class_index'], t['j']), gamma=p.gamma, pis=p.steps - n_guided,
+                 guide_percent=p.guide_percent, n_guided=n_guided, steps=p.steps, form=p.form,
+                 cfg=p.cfg, source=t.get('source', ''), row=t.get('row', ''), ref_image=t.get('image', ''),
                  image=item_rel(t['class_name'], t['j'])) for t in tasks]
 
+# %% ../nbs/40_align.ipynb #52726082
 def _write_csv(rows, path, cols):
     with atomic_path(path) as tmp:
         with open(tmp, 'w', newline='') as f:
             w = csv.DictWriter(f, fieldnames=cols); w.writeheader(); w.writerows(rows)
 
-# %% ../nbs/40_align.ipynb #d9af8db1
+# %% ../nbs/40_align.ipynb #90fdcb38
 def generation_key(p:dict,    # the sampler's parameters
                    disc,      # the discovery folder it reads
                    model:dict, # what identifies the model (`coda.stage.model_id` of the pipeline, or of its hub id/folder and VAE)
@@ -305,6 +367,7 @@ def generation_key(p:dict,    # the sampler's parameters
     return dict(p, dtype=str(dtype).replace('torch.', ''), model=model,
                 upstream=upstream_key(disc, 'run.json', ('manifest.csv', 'latents'), digests))
 
+# %% ../nbs/40_align.ipynb #2952cd73
 def check_discovery(disc, tasks):
     "Before any model is loaded: every task's latent row exists (`read_discovery` checked the class names)."
     man, last = Path(disc)/'manifest.csv', {}
@@ -315,123 +378,99 @@ def check_discovery(disc, tasks):
         n = len(np.load(f, mmap_mode='r'))
         check(n > j, f'{f} holds {n} latents but {man} lists representative j={j} of class {c}; rerun coda_discover')
 
-def check_generate_args(gamma, pis, guide_percent, form, steps, cfg, size, seed, batch_size, rank=0, world_size=1):
-    "Raise a UserError naming the first generation parameter outside its allowed range."
-    check_range('gamma', gamma, 0, integer=False); check_range('steps', steps, 1)
-    check_range('pis', pis, 0, steps, optional=True); check_range('guide_percent', guide_percent, 0, 1, integer=False, optional=True)
-    check(pis is None or guide_percent is None, f'pis={pis}, guide_percent={guide_percent}: give either pis or guide_percent, not both')
-    check_choice('form', form, FORMS); check_range('cfg', cfg, 0, integer=False); check_range('size', size, 1)
-    check_range('seed', seed, 0); check_range('batch_size', batch_size, 1)
-    check_range('world_size', world_size, 1); check_range('rank', rank, 0, world_size - 1)
-
+# %% ../nbs/40_align.ipynb #6bb87b94
 def _refs(disc, tasks):
     "Stack the representative latents s_j of `tasks` from `<disc>/latents/<class:04d>.npy`."
     arrs = {c: np.load(latents_path(disc, c), mmap_mode='r') for c in {t['class_index'] for t in tasks}}
     return torch.from_numpy(np.stack([np.asarray(arrs[t['class_index']][t['j']], dtype=np.float32) for t in tasks]))
 
-# %% ../nbs/40_align.ipynb #0e1dbe8d
+# %% ../nbs/40_align.ipynb #44302c95
 def _load_id(model, vae, load_kw) -> dict:
     "What identifies the pipeline `load_pipeline(model, vae, **load_kw)` loads (revision and variant only when given: older keys stay)."
     return dict(model=model_id(model), vae=model_id(vae or None), **{k: load_kw[k] for k in ('revision', 'variant') if load_kw.get(k)})
 
-def _gen_batch(pipe, disc, out, batch, p, size, negative_prompt):
+# %% ../nbs/40_align.ipynb #9c2ab80d
+def _gen_batch(pipe, disc, out, batch, p:GenerationParams):
     "Generate one batch with per-image refs and generators, and save its PNGs atomically."
     refs = _refs(disc, batch)
     h, w = refs.shape[-2] * pipe.vae_scale_factor, refs.shape[-1] * pipe.vae_scale_factor
-    gens = [torch.Generator().manual_seed(item_seed(p['seed'], t['class_index'], t['j'])) for t in batch]
-    neg = None if negative_prompt is None else [negative_prompt]*len(batch)
-    with aligned(pipe, refs, p['gamma'], p['pis'], p['guide_percent'], p['form']) as den:
-        imgs = pipe([t['prompt'] for t in batch], negative_prompt=neg, num_inference_steps=p['steps'], height=h, width=w,
-                    guidance_scale=p['cfg'], generator=gens, output_type='pil').images
-    for t, im in zip(batch, imgs): save_png(lanczos_resize(im, size), item_path(out, t['class_name'], t['j']))
+    gens = [torch.Generator().manual_seed(item_seed(p.seed, t['class_index'], t['j'])) for t in batch]
+    neg = None if p.negative_prompt is None else [p.negative_prompt]*len(batch)
+    with aligned(pipe, refs, p.gamma, p.pis, p.guide_percent, p.form) as den:
+        imgs = pipe([t['prompt'] for t in batch], negative_prompt=neg, num_inference_steps=p.steps, height=h, width=w,
+                    guidance_scale=p.cfg, generator=gens, output_type='pil').images
+    for t, im in zip(batch, imgs): save_png(lanczos_resize(im, p.size), item_path(out, t['class_name'], t['j']))
     return den.plan['n_guided']
 
-# %% ../nbs/40_align.ipynb #65ddcacb
+# %% ../nbs/40_align.ipynb #c4dd0cc3
 def generate(disc, # discovery folder: manifest.csv + latents/<class:04d>.npy
              out, # output folder: <class_name>/<j:03d>.png + manifest.csv
-             pipe=None, # an SDXL pipeline (default: `load_pipeline(model, vae, dtype)`, loaded once the folder is claimed)
-             model:str=SDXL_ID, # hub id / local folder / 'tiny', used when `pipe` is None
-             vae:str=None, # VAE used when `pipe` is None (None: the pipeline's own, as the authors generate)
-             gamma:float=0.05, # alignment strength γ
-             pis:int=None, # final unguided steps (PIS)
-             guide_percent:float=None, # or the authors' guideTPercent (default 0.9 if neither is given)
-             form:str='reference', # 'reference' (authors' code) or 'paper' (Eq. 7)
-             steps:int=25, # sampler steps (paper: 50 main, 25 in Table 9/14 and the authors' script)
-             cfg:float=5.0, # classifier-free guidance scale
-             size:int=256, # side of the saved images
-             seed:int=0, # run seed (per image: item_seed(seed, class, j))
-             batch_size:int=4, # images per model call
-             negative_prompt:str=None, # None: SDXL's zero negative embedding (the authors' setting)
+             pipe=None, # an SDXL pipeline (default: `load_pipeline` of the settings' model, loaded once the folder is claimed)
+             *,
+             params:GenerationParams=None, # the run's settings (default: `GenerationParams(**settings)`)
              rank:int=None, world_size:int=None, # shard (default: env RANK / WORLD_SIZE)
              progress:bool=True, # tqdm bar
-             dtype:str='auto', # dtype of the pipeline loaded when `pipe` is None
-             force:bool=False, # replace an output folder of another key (generated beside it, swapped in when complete)
-             **load_kw, # when `pipe` is None, passed to `load_pipeline`: device, revision, variant, offload, local_files_only
+             **settings, # or the settings as keywords: any field of `GenerationParams` (model, gamma, pis, steps, ...)
             ) -> dict:
     "CoDA's alignment stage: one aligned image per discovery representative, resumable, shardable and keyed."
     from tqdm.auto import tqdm
-    if pis is None and guide_percent is None: guide_percent = 0.9
+    if params is not None and settings: raise TypeError(f"give either params or settings as keywords, not both ({', '.join(settings)})")
+    p = GenerationParams(**settings) if params is None else params
     rank = int(os.environ.get('RANK', 0)) if rank is None else rank
     world_size = int(os.environ.get('WORLD_SIZE', 1)) if world_size is None else world_size
-    check_generate_args(gamma, pis, guide_percent, form, steps, cfg, size, seed, batch_size, rank, world_size)
-    check(not (force and world_size > 1), f'force with world_size={world_size}: a replacement is generated by one process; '
+    check_range('world_size', world_size, 1); check_range('rank', rank, 0, world_size - 1)
+    check(not (p.force and world_size > 1), f'force with world_size={world_size}: a replacement is generated by one process; '
           'run it unsharded, or shard into a new output folder')
-    p = dict(gamma=gamma, pis=pis, guide_percent=guide_percent, form=form, steps=steps, cfg=cfg, size=size, seed=seed,
-             batch_size=batch_size, negative_prompt=negative_prompt)
     tasks, out = read_discovery(disc), Path(out)
     check_discovery(disc, tasks)
     check_out_dir(out)
     if pipe is None:
-        device, dt = pipeline_device_dtype(dtype, load_kw.get('device')); check_offload(device, load_kw.get('offload'))
-        mid = _load_id(model, vae, load_kw)
+        device, dt = pipeline_device_dtype(p.dtype, p.device); check_offload(device, p.offload)
+        mid = _load_id(p.model, p.vae, p.load_kw())
     else: device, dt, mid = pipe.device, pipe.dtype, dict(pipeline=model_id(pipe))
     old = read_record(out, 'generate.json')
     dg = Digests(old.get('stamps') if isinstance(old, dict) else None)
-    key = generation_key(p, disc, mid, dt, dg)
+    key = generation_key(p.key(), disc, mid, dt, dg)
     dset = ((read_record(disc, 'run.json') or {}).get('provenance') or {}).get('dataset')
     info = lambda: dict(provenance=provenance(dset, mid, device, dt))
-    with claim(out, key, 'generate.json', 'generation run', force, info, dg.stamps, legacy=p) as work:
-        pipe = pipe if pipe is not None else load_pipeline(model, vae, dtype, **load_kw)
+    with claim(out, key, 'generate.json', 'generation run', p.force, info, dg.stamps, legacy=p.key()) as work:
+        pipe = pipe if pipe is not None else load_pipeline(p.model, p.vae, p.dtype, **p.load_kw())
         pipe.set_progress_bar_config(disable=True)
-        sch = pipe.scheduler; sch.set_timesteps(steps); check_scheduler(sch, form, running=True)
-        _write_csv(_out_rows(tasks, p, guided_steps(sch.timesteps, pis, guide_percent)), work/'manifest.csv', OUT_COLS)
-        mine = shard_batches(tasks, batch_size, rank, world_size)
+        sch = pipe.scheduler; sch.set_timesteps(p.steps); check_scheduler(sch, p.form, running=True)
+        _write_csv(_out_rows(tasks, p, guided_steps(sch.timesteps, p.pis, p.guide_percent)), work/'manifest.csv', OUT_COLS)
+        mine = shard_batches(tasks, p.batch_size, rank, world_size)
         todo = [b for b in mine if not all(item_path(work, t['class_name'], t['j']).exists() for t in b)]
         for b in tqdm(todo, desc=f'coda_generate[{rank}/{world_size}]', disable=not progress or None):
-            _gen_batch(pipe, disc, work, b, p, size, negative_prompt)
+            _gen_batch(pipe, disc, work, b, p)
     return dict(total=len(tasks), mine=sum(map(len, mine)), generated=sum(map(len, todo)))
 
-# %% ../nbs/40_align.ipynb #d1ed0e93
+# %% ../nbs/40_align.ipynb #ed6beb11
+def settings_cli(params_cls, # a dataclass whose documented fields become the options
+                ):
+    "Decorator for a `call_parse` CLI `func(*positional, **settings)`: one option per field of `params_cls` (its docment is the help)."
+    def _dec(func):
+        ps = inspect.signature(func).parameters.values()
+        own = [q for q in ps if q.kind is not q.VAR_KEYWORD]
+        pos, kwo = [q for q in own if q.kind is not q.KEYWORD_ONLY], [q for q in own if q.kind is q.KEYWORD_ONLY]
+        types = typing.get_type_hints(params_cls)   # the fields' annotations evaluated (they are strings under `from __future__ import annotations`)
+        opts = [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=v.default, annotation=Param(v.docment or '', types[k]))
+                for k, v in docments(params_cls, full=True, returns=False).items()]
+        func.__signature__ = inspect.Signature([*pos, *opts, *kwo])
+        return func
+    return _dec
+
+# %% ../nbs/40_align.ipynb #3b27dade
 @call_parse
 @cli_errors
 @cli_version
+@settings_cli(GenerationParams)
 def coda_generate(disc:str, # discovery folder (manifest.csv + latents/)
                   out:str, # output folder for <class_name>/<j:03d>.png and manifest.csv
-                  model:str=SDXL_ID, # SDXL hub id or local folder; 'tiny' for the random-weight test model
-                  vae:str=None, # VAE hub id or folder (default: the pipeline's own, as the authors; madebyollin/sdxl-vae-fp16-fix for the fp16-fix VAE)
-                  gamma:float=0.05, # alignment strength γ, ≥ 0
-                  pis:int=None, # Prior Injection Steps: final unguided steps, in [0, steps]
-                  guide_percent:float=None, # authors' guideTPercent instead of --pis, in [0, 1] (default 0.9)
-                  form:str='reference', # 'reference' (authors' code, γ·σ_i) or 'paper' (Eq. 7)
-                  steps:int=25, # sampler steps
-                  cfg:float=5.0, # CFG scale
-                  size:int=256, # side of the saved PNGs
-                  seed:int=0, # run seed
-                  batch_size:int=4, # images per UNet call
-                  dtype:str='auto', # torch_dtype: auto (fp16 on GPU, fp32 on CPU) | float16 | bfloat16 | float32
-                  device:str=None, # torch device (default: cuda:LOCAL_RANK if available, else cpu)
-                  revision:str=None, # hub branch, tag or commit of --model
-                  variant:str=None, # weight files' variant, e.g. fp16 (the *.fp16.safetensors of the SDXL repository)
-                  offload:bool=False, # enable_model_cpu_offload: each model on the GPU only while it runs (less GPU memory; needs accelerate)
-                  local_files_only:bool=False, # never ask the hub: a hub id is read from the local cache only
-                  force:bool=False, # replace an output folder of another key (other parameters, dtype, model or discovery run)
+                  *,
                   debug:bool=False, # on an error, print its traceback too (not just one line)
+                  **settings, # every field of `GenerationParams`, as options
                  ):
     "Generate CoDA's aligned synthetic set from a discovery folder (shard with torchrun / accelerate launch)."
-    check_generate_args(gamma, pis, guide_percent, form, steps, cfg, size, seed, batch_size)
-    check_choice('dtype', dtype, DTYPES)
-    r = generate(disc, out, None, model, vae, gamma=gamma, pis=pis, guide_percent=guide_percent, form=form, steps=steps,   # the pipeline
-                 cfg=cfg, size=size, seed=seed, batch_size=batch_size, dtype=dtype, force=force, device=device,       # is loaded once
-                 revision=revision, variant=variant, offload=offload, local_files_only=local_files_only)             # out is claimed
+    r = generate(disc, out, params=GenerationParams(**settings))   # checks the settings; the pipeline is loaded once out is claimed
     print(f"coda_generate: {r['generated']} images generated, {r['mine'] - r['generated']} already there "
           f"(this shard: {r['mine']} of {r['total']})")

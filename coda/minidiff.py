@@ -8,11 +8,12 @@ import json, math, time
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from torch import nn
+from fastcore.basics import patch
 import torch.nn.functional as F
 from diffusers import DDPMScheduler, DPMSolverMultistepScheduler
 from diffusers.models.unets.unet_2d import UNet2DOutput
 from .core import atomic_path, save_json, load_json, save_png, stable_hash, short_hash, item_seed
-from .tiny import dpmpp_karras
+from .sampling import dpmpp_karras
 from .align import aligned, read_discovery
 from .stage import claim, read_record, upstream_key, Digests, model_id, provenance, lock, lock_file, check_out_dir, item_rel, latents_path
 
@@ -67,15 +68,16 @@ class MiniUNet(nn.Module):
         eps = self.out(F.silu(u))
         return UNet2DOutput(sample=eps) if return_dict else (eps,)
 
-# %% ../nbs/45_minidiff.ipynb #0e22ef56
+# %% ../nbs/45_minidiff.ipynb #c5dad310
 SCHEDULE = dict(num_train_timesteps=1000, beta_schedule='linear', beta_start=1e-4, beta_end=0.02, prediction_type='epsilon')
 
 def mini_scheduler(thresholding:bool=True, # dynamic thresholding of x̂₀ (pixel-space model)
                   ):
-    "DPM++ 2M Karras (`coda.tiny.dpmpp_karras`) on the training schedule, with x̂₀ thresholding."
+    "DPM++ 2M Karras (`coda.sampling.dpmpp_karras`) on the training schedule, with x̂₀ thresholding."
     sch = dpmpp_karras(DDPMScheduler(**SCHEDULE).config)
     return DPMSolverMultistepScheduler.from_config(sch.config, thresholding=thresholding, sample_max_value=1.0) if thresholding else sch
 
+# %% ../nbs/45_minidiff.ipynb #1bc55479
 class MiniPipeline:
     "A class-conditional sampler around `MiniUNet`, laid out like diffusers' CFG pipelines for `coda.align.aligned`."
     def __init__(self, unet:MiniUNet, # the trained denoiser
@@ -92,7 +94,7 @@ class MiniPipeline:
         c, s = self.unet.config['in_channels'], self.unet.config['sample_size']
         return torch.cat([torch.randn((1, c, s, s), generator=g) for g in generator]) * self.scheduler.init_noise_sigma
 
-# %% ../nbs/45_minidiff.ipynb #5a700adb
+# %% ../nbs/45_minidiff.ipynb #e249e7ee
 def _eps(pipe, x, t, labels, cfg):
     "CFG noise prediction on the batch [null, labels] (or the conditional batch alone when cfg == 1)."
     if cfg == 1: return pipe.unet(x, t, class_labels=labels).sample
@@ -100,12 +102,14 @@ def _eps(pipe, x, t, labels, cfg):
     eu, ec = pipe.unet(torch.cat([x, x]), t, class_labels=lab).sample.chunk(2)
     return eu + cfg * (ec - eu)
 
+# %% ../nbs/45_minidiff.ipynb #de66ca3f
+@patch
 @torch.no_grad()
-def _call(self:MiniPipeline, class_labels, # one class id per image
-          num_inference_steps:int=25, # sampler steps
-          guidance_scale:float=2.0, # CFG scale
-          generator:list=None, # one torch.Generator per image
-         ) -> torch.Tensor:
+def __call__(self:MiniPipeline, class_labels, # one class id per image
+             num_inference_steps:int=25, # sampler steps
+             guidance_scale:float=2.0, # CFG scale
+             generator:list=None, # one torch.Generator per image
+            ) -> torch.Tensor:
     "Sample images in [−1, 1], shape (B, C, s, s)."
     labels = torch.as_tensor(class_labels, dtype=torch.long)
     gens = generator or [torch.Generator().manual_seed(i) for i in range(len(labels))]
@@ -113,8 +117,6 @@ def _call(self:MiniPipeline, class_labels, # one class id per image
     x = self.noise(gens)
     for t in sch.timesteps: x = sch.step(_eps(self, x, t, labels, guidance_scale), t, x).prev_sample
     return x.clamp(-1, 1)
-
-MiniPipeline.__call__ = _call
 
 # %% ../nbs/45_minidiff.ipynb #33cbb704
 def train_arrays(ds) -> tuple:

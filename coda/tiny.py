@@ -8,12 +8,13 @@ import json, os, shutil, tempfile
 from pathlib import Path
 import torch
 from transformers import CLIPTokenizer, CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
-from diffusers import (UNet2DConditionModel, AutoencoderKL, EulerDiscreteScheduler, DPMSolverMultistepScheduler,
-                       StableDiffusionXLPipeline, StableDiffusionXLImg2ImgPipeline)
+from diffusers import (UNet2DConditionModel, AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline,
+                       StableDiffusionXLImg2ImgPipeline)
+from .sampling import SDXL_SCHEDULER, dpmpp_karras
 
 # %% auto #0
-__all__ = ['SDXL_SCHEDULER', 'tiny_tokenizer', 'tiny_clip_config', 'tiny_vae', 'dpmpp_karras', 'tiny_sdxl', 'tiny_sdxl_refiner',
-           'tiny_folder', 'tiny_dit', 'tiny_sd3']
+__all__ = ['tiny_tokenizer', 'tiny_clip_config', 'tiny_vae', 'tiny_sdxl', 'tiny_sdxl_refiner', 'tiny_folder', 'tiny_dit',
+           'tiny_sd3']
 
 # %% ../nbs/41_tiny.ipynb #aeca713b
 def _ready(pipe):
@@ -23,7 +24,7 @@ def _ready(pipe):
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
-# %% ../nbs/41_tiny.ipynb #b5b1de60
+# %% ../nbs/41_tiny.ipynb #45fd58f4
 def _byte_chars():
     "GPT-2's byte-to-unicode table: the 256 characters a byte-level BPE starts from."
     bs = list(range(33, 127)) + list(range(161, 173)) + list(range(174, 256))
@@ -32,6 +33,7 @@ def _byte_chars():
         if b not in bs: bs.append(b); cs.append(256 + n); n += 1
     return [chr(c) for c in cs]
 
+# %% ../nbs/41_tiny.ipynb #8e92bd9a
 def tiny_tokenizer(path=None, # folder to write vocab.json / merges.txt into (a new temp folder if None)
                   ) -> CLIPTokenizer:
     "A CLIP tokenizer with a 514-token byte vocabulary and no merges, written to `path` and loaded from it."
@@ -42,7 +44,7 @@ def tiny_tokenizer(path=None, # folder to write vocab.json / merges.txt into (a 
     (path/'merges.txt').write_text('#version: 0.2\n')
     return CLIPTokenizer.from_pretrained(path, model_max_length=77)
 
-# %% ../nbs/41_tiny.ipynb #e60e4eb9
+# %% ../nbs/41_tiny.ipynb #64f06d6c
 def tiny_clip_config(vocab_size:int=514, # tokenizer size
                      hidden:int=32,      # width of the encoder
                      proj:int=32,        # projection (pooled) width
@@ -52,23 +54,14 @@ def tiny_clip_config(vocab_size:int=514, # tokenizer size
                           layer_norm_eps=1e-5, num_attention_heads=4, num_hidden_layers=2, vocab_size=vocab_size,
                           hidden_act='gelu', projection_dim=proj, max_position_embeddings=77)
 
+# %% ../nbs/41_tiny.ipynb #efbe09fd
 def tiny_vae(latent_channels:int=4, **kw) -> AutoencoderKL:
     "A 2-block `AutoencoderKL` (image side = 2 x latent side)."
     return AutoencoderKL(block_out_channels=[8, 16], in_channels=3, out_channels=3, layers_per_block=1,
                          down_block_types=['DownEncoderBlock2D']*2, up_block_types=['UpDecoderBlock2D']*2,
                          latent_channels=latent_channels, norm_num_groups=1, sample_size=32, **kw)
 
-# %% ../nbs/41_tiny.ipynb #084f22c3
-SDXL_SCHEDULER = dict(beta_start=0.00085, beta_end=0.012, beta_schedule='scaled_linear', num_train_timesteps=1000,
-                      steps_offset=1, timestep_spacing='leading', prediction_type='epsilon', interpolation_type='linear',
-                      use_karras_sigmas=False, clip_sample=False, sample_max_value=1.0, set_alpha_to_one=False,
-                      skip_prk_steps=True, trained_betas=None)
-
-def dpmpp_karras(config) -> DPMSolverMultistepScheduler:
-    "DPM++ 2M Karras (the paper's sampler) from a scheduler config."
-    return DPMSolverMultistepScheduler.from_config(config, algorithm_type='dpmsolver++', use_karras_sigmas=True)
-
-# %% ../nbs/41_tiny.ipynb #3e069dc4
+# %% ../nbs/41_tiny.ipynb #2239ed5e
 def _tiny_unet(cross:int, n_time_ids:int, pooled:int, sample_size:int):
     return UNet2DConditionModel(block_out_channels=(32, 64), layers_per_block=1, sample_size=sample_size, in_channels=4,
         out_channels=4, down_block_types=('DownBlock2D', 'CrossAttnDownBlock2D'),
@@ -76,6 +69,7 @@ def _tiny_unet(cross:int, n_time_ids:int, pooled:int, sample_size:int):
         addition_embed_type='text_time', addition_time_embed_dim=8, transformer_layers_per_block=(1, 1),
         projection_class_embeddings_input_dim=n_time_ids*8 + pooled, cross_attention_dim=cross, norm_num_groups=1)
 
+# %% ../nbs/41_tiny.ipynb #45f20bd6
 def tiny_sdxl(seed:int=0,         # seed of the random weights
               sample_size:int=16, # latent side (image side = 2 x this)
               dpm:bool=True,      # install DPM++ 2M Karras (else SDXL's stock Euler)
@@ -102,11 +96,12 @@ def tiny_sdxl_refiner(base:StableDiffusionXLPipeline, # a `tiny_sdxl` whose VAE,
         requires_aesthetics_score=True, force_zeros_for_empty_prompt=False)
     return _ready(pipe)
 
-# %% ../nbs/41_tiny.ipynb #0c83cb69
+# %% ../nbs/41_tiny.ipynb #eabb05a6
 def _cache_root(root=None) -> Path:
     "Where coda keeps what it builds once: `root`, else $CODA_CACHE, else $XDG_CACHE_HOME/coda (~/.cache/coda)."
     return Path(root or os.environ.get('CODA_CACHE') or Path(os.environ.get('XDG_CACHE_HOME') or '~/.cache').expanduser()/'coda')
 
+# %% ../nbs/41_tiny.ipynb #bf0b0884
 def tiny_folder(root=None, # parent folder (default: $CODA_CACHE, else ~/.cache/coda)
                ) -> Path:
     "`tiny_sdxl()` saved with `save_pretrained` (once per torch/diffusers/transformers versions): the tiny model as a local pipeline folder."
@@ -124,7 +119,7 @@ def tiny_folder(root=None, # parent folder (default: $CODA_CACHE, else ~/.cache/
     finally: shutil.rmtree(tmp, ignore_errors=True)
     return f
 
-# %% ../nbs/41_tiny.ipynb #5526147d
+# %% ../nbs/41_tiny.ipynb #92370728
 def tiny_dit(seed:int=0, sample_size:int=8, dpm:bool=True):
     "A random-weight class-conditional `DiTPipeline` (1000 classes, learned sigma)."
     from diffusers import DiTPipeline, DiTTransformer2DModel, DDIMScheduler
@@ -135,6 +130,7 @@ def tiny_dit(seed:int=0, sample_size:int=8, dpm:bool=True):
     pipe = DiTPipeline(transformer=tr, vae=tiny_vae(), scheduler=dpmpp_karras(sch.config) if dpm else sch)
     return _ready(pipe)
 
+# %% ../nbs/41_tiny.ipynb #a42f124b
 def tiny_sd3(seed:int=0, sample_size:int=16):
     "A random-weight `StableDiffusion3Pipeline` (two CLIP encoders, no T5) with a flow-matching scheduler."
     from diffusers import StableDiffusion3Pipeline, SD3Transformer2DModel, FlowMatchEulerDiscreteScheduler
