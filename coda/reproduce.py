@@ -5,7 +5,7 @@
 # %% ../nbs/70_reproduce.ipynb #558663da
 from __future__ import annotations
 import textwrap
-import json, math
+import json
 from pathlib import Path
 import numpy as np, pandas as pd
 import ast, datetime, importlib, importlib.metadata, itertools, os, re, shutil, subprocess, sys, time
@@ -13,52 +13,12 @@ import yaml
 from fastcore.script import call_parse, Param
 from .core import atomic_path, save_json, load_json, UserError, cli_errors, coda_version
 from .stage import PACKAGES, package_versions, git_state, provenance, lock, lock_file, swap_in, Busy
-from .data import ImageDataset, load_dataset, subsample
 
 # %% auto #0
-__all__ = ['PKG_DIR', 'finish_run', 'FirstClasses', 'paper_data', 'repo_root', 'check_name', 'expand_runs', 'experiments_dir',
-           'notebook_path', 'experiment_path', 'load_experiment', 'parameters_cell', 'notebook_parameters',
-           'validate_experiment', 'execute_notebook', 'run_config', 'is_done', 'run_folder', 'run_one', 'summarize',
-           'summary_figure', 'reproduce', 'list_experiments', 'parse_overrides', 'coda_reproduce', 'main']
-
-# %% ../nbs/70_reproduce.ipynb #9c2274db
-def finish_run(out_dir, # the run folder
-               metrics:dict, # scalar results of the run
-               seeds:pd.DataFrame|None=None, # per-seed results, written to seeds.csv
-              ) -> Path:
-    "Write `seeds.csv` (if given) then `metrics.json`, the done marker, atomically."
-    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
-    if seeds is not None:
-        with atomic_path(out/'seeds.csv') as t: pd.DataFrame(seeds).to_csv(t, index=False)
-    return save_json(_scalars(metrics), out/'metrics.json')
-
-def _scalars(d:dict) -> dict:
-    "Plain Python values (NaN → None) so the JSON is strict."
-    f = lambda v: None if isinstance(v, float) and math.isnan(v) else v
-    return {str(k): f(v.item() if hasattr(v, 'item') else v) for k, v in d.items()}
-
-# %% ../nbs/70_reproduce.ipynb #0a28ea5b
-class FirstClasses(ImageDataset):
-    "The first `n` classes of `ds` (same sources and images)."
-    def __init__(self, ds:ImageDataset, n:int):
-        if not 1 <= n <= len(ds.classes): raise ValueError(f'{ds.name} has {len(ds.classes)} classes, cannot keep {n}')
-        self.ds, self.n, self.split = ds, n, ds.split
-        self.name, self.classes, self.prompts = f'{ds.name}-c{n}', list(ds.classes[:n]), list(ds.prompts[:n])
-    def sources(self, ci): return self.ds.sources(ci)
-    def open(self, src): return self.ds.open(src)
-    @property
-    def key(self): return dict(super().key, base=self.ds.key, n=self.n)
-
-def paper_data(dataset:str, # spec name (coda.data.load_dataset), e.g. idc, nette, digits
-               root=None,   # dataset root for image folders
-               split:str='train',
-               per_class:int|None=None, # seeded subsample of this many images per class
-               n_classes:int|None=None, # keep the first classes only
-               seed:int=0) -> ImageDataset:
-    "A split of `dataset`, optionally cut to its first `n_classes` and `per_class` images per class."
-    ds = load_dataset(dataset, root or None, split)
-    if n_classes: ds = FirstClasses(ds, n_classes)
-    return subsample(ds, per_class or None, seed)
+__all__ = ['PKG_DIR', 'repo_root', 'check_name', 'expand_runs', 'experiments_dir', 'notebook_path', 'experiment_path',
+           'load_experiment', 'parameters_cell', 'notebook_parameters', 'validate_experiment', 'execute_notebook',
+           'run_config', 'is_done', 'run_folder', 'run_one', 'summarize', 'summary_figure', 'reproduce',
+           'list_experiments', 'parse_overrides', 'coda_reproduce', 'main']
 
 # %% ../nbs/70_reproduce.ipynb #24d1fc05
 def repo_root(start=None) -> Path:
