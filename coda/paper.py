@@ -9,9 +9,10 @@ from pathlib import Path
 import pandas as pd
 from .core import atomic_path, save_json
 from .data import ImageDataset, load_dataset, subsample
+from .evaluate import val_arrays, val_transform
 
 # %% auto #0
-__all__ = ['finish_run', 'FirstClasses', 'paper_data']
+__all__ = ['finish_run', 'FirstClasses', 'paper_data', 'paper_setup']
 
 # %% ../nbs/72_paper.ipynb #c2b234d6
 def _scalars(d:dict) -> dict:
@@ -53,3 +54,23 @@ def paper_data(dataset:str, # spec name (coda.data.load_dataset), e.g. idc, nett
     ds = load_dataset(dataset, root or None, split)
     if n_classes: ds = FirstClasses(ds, n_classes)
     return subsample(ds, per_class or None, seed)
+
+# %% ../nbs/72_paper.ipynb #ca16d199
+def paper_setup(out_dir,       # the run folder (created)
+                smoke:bool,    # a smoke run: the cache goes into the run folder
+                cache,         # latent cache folder of a real run
+                dataset:str,   # spec name (coda.data.load_dataset)
+                root=None,     # dataset root for image folders
+                per_class:int|None=None,     # training images per class (None: all)
+                n_classes:int|None=None,     # keep the first classes only (None: all)
+                image_size:int|None=None,    # side of the validation images (None: native)
+                val_per_class:int|None=None, # first validation images per class (None: all)
+                protocol:str='authors',      # evaluation protocol: its validation resize (coda.evaluate.val_transform)
+               ) -> tuple:
+    "The common start of a paper notebook: `(out, cache, train, val_ds, (xv, yv))`, the validation arrays the protocol's."
+    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
+    cache = str(out/'cache') if smoke else cache
+    train = paper_data(dataset, root, 'train', per_class, n_classes)
+    val_ds = paper_data(dataset, root, 'val', None, n_classes)
+    xv, yv = val_arrays(val_ds, image_size or None, val_per_class or None, **val_transform(protocol, image_size or None))
+    return out, cache, train, val_ds, (xv, yv)
