@@ -103,8 +103,8 @@ def notebook_parameters(path) -> dict:
 
 # %% ../nbs/70_reproduce.ipynb #3a483c5d
 def validate_experiment(exp:dict, root=None) -> list:
-    "Problems with an experiment: missing notebooks, unknown or reserved parameters (empty if none)."
-    errs = []
+    "Problems with an experiment: missing notebooks, unknown or reserved parameters, also in its `smoke:` block (empty if none)."
+    errs, sp = [], exp.get('smoke') or {}
     for r in exp['runs']:
         nb = notebook_path(r['notebook'], root)
         if not nb.exists(): errs.append(f"{r['name']}: no notebook {r['notebook']}"); continue
@@ -112,6 +112,8 @@ def validate_experiment(exp:dict, root=None) -> list:
         errs += [f"{r['name']}: {r['notebook']} has no parameter {k!r}" for k in r['parameters'] if k not in known]
         errs += [f"{r['name']}: {k!r} is set by the runner" for k in ('out_dir', 'smoke') if k in r['parameters']]
         errs += [f"{r['name']}: {r['notebook']} lacks parameter {k!r}" for k in ('out_dir', 'smoke') if k not in known]
+        errs += [f"{r['name']}: smoke: {r['notebook']} has no parameter {k!r}" for k in sp if k not in known]
+        errs += [f"{r['name']}: smoke: {k!r} is set by the runner" for k in ('out_dir', 'smoke') if k in sp]
     return errs
 
 # %% ../nbs/70_reproduce.ipynb #2a26d67e
@@ -137,13 +139,15 @@ def execute_notebook(nb_path, out_nb, params:dict, cwd, executor:str='papermill'
     pm.execute_notebook(str(nb_path), str(out_nb), parameters=params, cwd=str(cwd), progress_bar=progress, log_output=False)
 
 # %% ../nbs/70_reproduce.ipynb #d50f881d
-def run_config(exp:dict, run:dict, params:dict, smoke:bool, root=None) -> dict:
-    "What `config.json` records for a run: its parameters and the provenance block (commit and versions also at the top level)."
+def run_config(exp:dict, run:dict, params:dict, smoke:bool, root=None,
+               smoke_params:dict|None=None, # the experiment's `smoke:` values a smoke run sets last (recorded if any)
+              ) -> dict:
+    "What `config.json` records for a run: its parameters, smoke values and the provenance block (commit and versions also at the top level)."
     defaults = _defaults(run, root); res = _resolved(params, smoke, defaults)
     ds = dict(name=res['dataset'], root={**defaults, **params}.get('root') or None) if res else None
     prov = provenance(ds, device='cuda' if _has_cuda() else 'cpu', root=repo_root(root))
     return dict(experiment=exp['name'], paper=exp.get('paper', ''), run=run['name'], notebook=run['notebook'], gpu=run['gpu'],
-                smoke=smoke, parameters=params, overrides=run.get('overrides', {}), **res,
+                smoke=smoke, parameters=params, overrides=run.get('overrides', {}), **({'smoke_parameters': smoke_params} if smoke_params else {}), **res,
                 **{k: prov[k] for k in ('git_sha', 'git_dirty', 'versions', 'python')}, cuda=_has_cuda(), provenance=prov,
                 started=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'))
 
@@ -188,31 +192,34 @@ def run_one(exp:dict, run:dict, results='results', force:bool=False, smoke:bool=
     "Run one run of `exp` into its run folder unless done; a finished result is replaced only once its replacement is complete."
     root, out = repo_root(root), run_folder(results, exp['name'], run['name'], smoke)
     params = {**run['parameters'], 'out_dir': str(out), 'smoke': bool(smoke)}
+    sp = dict(exp.get('smoke') or {}) if smoke else None   # the experiment's smoke values, set after every other parameter
     row = dict(run=run['name'], notebook=run['notebook'], out_dir=str(out), error='')
-    if is_done(out) and not force and _same_params(out, params): return dict(row, status='skipped')
+    if is_done(out) and not force and _same_params(out, params, sp): return dict(row, status='skipped')
     if run['gpu'] and not smoke and not _has_cuda(): return dict(row, status='no-gpu')
     try:
         with lock(lock_file(out), wait=False, what=f'run folder {out}'):   # one coda_reproduce per run folder at a time
-            return _run_locked(exp, run, params, smoke, root, executor, out, row, force)
+            return _run_locked(exp, run, params, smoke, root, executor, out, row, force, sp)
     except Busy as e: return dict(row, status='busy', error=str(e))
 
-def _run_locked(exp, run, params, smoke, root, executor, out, row, force):
+def _run_locked(exp, run, params, smoke, root, executor, out, row, force, sp=None):
     "The rest of `run_one`, under the run folder's lock."
-    if is_done(out) and not force and _same_params(out, params): return dict(row, status='skipped')   # done meanwhile
-    replace = out.exists() and (force or not _same_params(out, params))   # else: a new run, or an unfinished one resumed in place
+    if is_done(out) and not force and _same_params(out, params, sp): return dict(row, status='skipped')   # done meanwhile
+    replace = out.exists() and (force or not _same_params(out, params, sp))   # else: a new run, or an unfinished one resumed in place
     work = out.with_name(out.name + '.partial') if replace else out
     if replace and work.exists(): shutil.rmtree(work)
-    save_json(run_config(exp, run, params, smoke, root), work/'config.json')
+    save_json(run_config(exp, run, params, smoke, root, sp), work/'config.json')
     t0 = time.time()
-    try: execute_notebook(notebook_path(run['notebook'], root), work/Path(run['notebook']).name, dict(params, out_dir=str(work)), root, executor)
+    try: execute_notebook(notebook_path(run['notebook'], root), work/Path(run['notebook']).name, dict(params, **(sp or {}), out_dir=str(work)), root, executor)
     except Exception as e: return dict(row, status='failed', error=_error_line(e), wall_s=round(time.time() - t0, 1))
     if not is_done(work): return dict(row, status='failed', error='the notebook wrote no metrics.json', wall_s=round(time.time() - t0, 1))
     if replace: swap_in(work, out)
     return dict(row, status='done', wall_s=round(time.time() - t0, 1))
 
-def _same_params(out, params) -> bool:
+def _same_params(out, params, sp=None) -> bool:
     f = Path(out)/'config.json'
-    return f.exists() and load_json(f).get('parameters') == json.loads(json.dumps(params))
+    if not f.exists(): return False
+    cfg = load_json(f)
+    return cfg.get('parameters') == json.loads(json.dumps(params)) and cfg.get('smoke_parameters') == (json.loads(json.dumps(sp)) if sp else None)
 
 # %% ../nbs/70_reproduce.ipynb #8dc4010a
 def summarize(exp:dict, results='results', smoke:bool=False) -> pd.DataFrame:
