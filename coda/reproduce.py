@@ -20,12 +20,13 @@ __all__ = ['PKG_DIR', 'repo_root', 'check_name', 'expand_runs', 'experiments_dir
            'run_config', 'is_done', 'run_folder', 'run_one', 'summarize', 'summary_figure', 'reproduce',
            'list_experiments', 'parse_overrides', 'coda_reproduce', 'main']
 
-# %% ../nbs/70_reproduce.ipynb #24d1fc05
+# %% ../nbs/70_reproduce.ipynb #c50fae03
 def repo_root(start=None) -> Path:
     "The nearest folder at or above `start` (default: cwd) that holds `settings.ini`; else `start`."
     p = Path(start or Path.cwd()).resolve()
     return next((q for q in [p, *p.parents] if (q/'settings.ini').exists()), p)
 
+# %% ../nbs/70_reproduce.ipynb #69268bde
 def _grid_runs(entry:dict) -> list:
     "Expand one run entry with a `grid:` mapping into runs."
     entry = dict(entry); grid = entry.pop('grid', None) or {}
@@ -37,7 +38,7 @@ def _grid_runs(entry:dict) -> list:
         out.append(dict(entry, name=name, parameters={**(entry.get('parameters') or {}), **v}))
     return out
 
-# %% ../nbs/70_reproduce.ipynb #59cfc16e
+# %% ../nbs/70_reproduce.ipynb #9e6e4845
 _NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.=+-]*')
 
 def check_name(name:str, what:str='run') -> str:
@@ -46,11 +47,13 @@ def check_name(name:str, what:str='run') -> str:
         raise UserError(f"{what} name {name!r} is not a plain folder name (letters, digits, _ . = + -): it must stay inside results/")
     return str(name)
 
+# %% ../nbs/70_reproduce.ipynb #ae46ff75
 def _norm_run(r:dict) -> dict:
     if 'name' not in r or 'notebook' not in r: raise UserError(f'a run needs a name and a notebook: {r}')
     check_name(r['name'])
     return dict(name=str(r['name']), notebook=str(r['notebook']), parameters=dict(r.get('parameters') or {}), gpu=bool(r.get('gpu', False)))
 
+# %% ../nbs/70_reproduce.ipynb #9ebe5bad
 def expand_runs(spec:dict) -> list:
     "The runs of an experiment spec: `runs` then `grid`, every grid expanded, names checked unique."
     grid = spec.get('grid') or []
@@ -60,19 +63,22 @@ def expand_runs(spec:dict) -> list:
     if dup: raise UserError(f"run names must be unique, repeated: {', '.join(dup)}")
     return runs
 
-# %% ../nbs/70_reproduce.ipynb #b751b88a
+# %% ../nbs/70_reproduce.ipynb #1f810693
 PKG_DIR = Path(__file__).resolve().parent if '__file__' in globals() else Path.cwd()   # the installed package
 
+# %% ../nbs/70_reproduce.ipynb #ba4a3073
 def experiments_dir(root=None) -> Path:
     "`<root>/experiments` in a clone, else the experiments shipped in the package (a wheel install)."
     d = repo_root(root)/'experiments'
     return d if d.is_dir() else PKG_DIR/'experiments'
 
+# %% ../nbs/70_reproduce.ipynb #dceba367
 def notebook_path(nb:str, root=None) -> Path:
     "A run's notebook (`nbs/paper/<x>.ipynb`) in the clone, else the copy shipped in the package."
     p = repo_root(root)/nb
     return p if p.exists() else PKG_DIR/'paper'/Path(nb).name
 
+# %% ../nbs/70_reproduce.ipynb #eb1d6b3b
 def experiment_path(name, root=None) -> Path:
     "`name` if it is a YAML file, else `<experiments>/<name>.yaml` (the clone's, or the package's)."
     p = Path(name)
@@ -83,17 +89,19 @@ def experiment_path(name, root=None) -> Path:
         raise FileNotFoundError(f"no experiment {name!r} ({p}); known: {known or 'none'}")
     return p
 
+# %% ../nbs/70_reproduce.ipynb #8b868f70
 def load_experiment(name, root=None) -> dict:
     "Read an experiment YAML; `runs` comes back expanded."
     p = experiment_path(name, root)
     spec = yaml.safe_load(p.read_text()) or {}
     return dict(spec, name=check_name(spec.get('name', p.stem), 'experiment'), paper=str(spec.get('paper', '')), path=p, runs=expand_runs(spec))
 
-# %% ../nbs/70_reproduce.ipynb #2e223c57
+# %% ../nbs/70_reproduce.ipynb #4983eeea
 def parameters_cell(nb) -> int:
     "Index of the cell tagged `parameters` in notebook `nb` (a dict), or -1."
     return next((i for i, c in enumerate(nb['cells']) if 'parameters' in c.get('metadata', {}).get('tags', [])), -1)
 
+# %% ../nbs/70_reproduce.ipynb #70b1762c
 def notebook_parameters(path) -> dict:
     "The literal defaults of the `parameters` cell of the notebook at `path`."
     nb = json.loads(Path(path).read_text()); i = parameters_cell(nb)
@@ -304,7 +312,7 @@ def list_experiments(root=None) -> pd.DataFrame:
                          description=str(e.get('description', '')).strip()))
     return pd.DataFrame(rows, columns=['experiment', 'paper', 'runs', 'gpu_runs', 'notebooks', 'description'])
 
-# %% ../nbs/70_reproduce.ipynb #6e141548
+# %% ../nbs/70_reproduce.ipynb #52aa138c
 def parse_overrides(items) -> dict:
     "`['root=/data/x', 'seeds=[0, 1]']` → `{'root': '/data/x', 'seeds': [0, 1]}` (values are Python literals, else strings)."
     out = {}
@@ -315,7 +323,7 @@ def parse_overrides(items) -> dict:
         except (ValueError, SyntaxError): out[k.strip()] = v
     return out
 
-
+# %% ../nbs/70_reproduce.ipynb #ea4a3c8d
 @call_parse
 @cli_errors
 def coda_reproduce(experiment:Param('experiment name (experiments/<name>.yaml) or YAML path', str, opt=False, nargs='?')=None,
@@ -343,6 +351,7 @@ def coda_reproduce(experiment:Param('experiment name (experiments/<name>.yaml) o
     if len(busy): print(f"{len(busy)} run(s) left to the process running them: {', '.join(busy.run)}", file=sys.stderr)
     if len(bad) or len(busy): raise SystemExit(1)
 
+# %% ../nbs/70_reproduce.ipynb #faee72cc
 def main():
     "The `coda_reproduce` console script: papermill's spelling `-p NAME=VALUE` is accepted for `--param`."
     from fastcore.script import anno_parser
