@@ -5,7 +5,7 @@
 # %% ../nbs/70_reproduce.ipynb #558663da
 from __future__ import annotations
 import textwrap
-import json, math
+import json
 from pathlib import Path
 import numpy as np, pandas as pd
 import ast, datetime, importlib, importlib.metadata, itertools, os, re, shutil, subprocess, sys, time
@@ -13,59 +13,20 @@ import yaml
 from fastcore.script import call_parse, Param
 from .core import atomic_path, save_json, load_json, UserError, cli_errors, coda_version
 from .stage import PACKAGES, package_versions, git_state, provenance, lock, lock_file, swap_in, Busy
-from .data import ImageDataset, load_dataset, subsample
 
 # %% auto #0
-__all__ = ['PKG_DIR', 'finish_run', 'FirstClasses', 'paper_data', 'repo_root', 'check_name', 'expand_runs', 'experiments_dir',
-           'notebook_path', 'experiment_path', 'load_experiment', 'parameters_cell', 'notebook_parameters',
-           'validate_experiment', 'execute_notebook', 'run_config', 'is_done', 'run_folder', 'run_one', 'summarize',
-           'summary_figure', 'reproduce', 'list_experiments', 'parse_overrides', 'coda_reproduce', 'main']
+__all__ = ['PKG_DIR', 'repo_root', 'check_name', 'expand_runs', 'experiments_dir', 'notebook_path', 'experiment_path',
+           'load_experiment', 'parameters_cell', 'notebook_parameters', 'validate_experiment', 'execute_notebook',
+           'run_config', 'is_done', 'run_folder', 'run_one', 'summarize', 'summary_figure', 'reproduce',
+           'list_experiments', 'parse_overrides', 'coda_reproduce', 'main']
 
-# %% ../nbs/70_reproduce.ipynb #9c2274db
-def finish_run(out_dir, # the run folder
-               metrics:dict, # scalar results of the run
-               seeds:pd.DataFrame|None=None, # per-seed results, written to seeds.csv
-              ) -> Path:
-    "Write `seeds.csv` (if given) then `metrics.json`, the done marker, atomically."
-    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
-    if seeds is not None:
-        with atomic_path(out/'seeds.csv') as t: pd.DataFrame(seeds).to_csv(t, index=False)
-    return save_json(_scalars(metrics), out/'metrics.json')
-
-def _scalars(d:dict) -> dict:
-    "Plain Python values (NaN → None) so the JSON is strict."
-    f = lambda v: None if isinstance(v, float) and math.isnan(v) else v
-    return {str(k): f(v.item() if hasattr(v, 'item') else v) for k, v in d.items()}
-
-# %% ../nbs/70_reproduce.ipynb #0a28ea5b
-class FirstClasses(ImageDataset):
-    "The first `n` classes of `ds` (same sources and images)."
-    def __init__(self, ds:ImageDataset, n:int):
-        if not 1 <= n <= len(ds.classes): raise ValueError(f'{ds.name} has {len(ds.classes)} classes, cannot keep {n}')
-        self.ds, self.n, self.split = ds, n, ds.split
-        self.name, self.classes, self.prompts = f'{ds.name}-c{n}', list(ds.classes[:n]), list(ds.prompts[:n])
-    def sources(self, ci): return self.ds.sources(ci)
-    def open(self, src): return self.ds.open(src)
-    @property
-    def key(self): return dict(super().key, base=self.ds.key, n=self.n)
-
-def paper_data(dataset:str, # spec name (coda.data.load_dataset), e.g. idc, nette, digits
-               root=None,   # dataset root for image folders
-               split:str='train',
-               per_class:int|None=None, # seeded subsample of this many images per class
-               n_classes:int|None=None, # keep the first classes only
-               seed:int=0) -> ImageDataset:
-    "A split of `dataset`, optionally cut to its first `n_classes` and `per_class` images per class."
-    ds = load_dataset(dataset, root or None, split)
-    if n_classes: ds = FirstClasses(ds, n_classes)
-    return subsample(ds, per_class or None, seed)
-
-# %% ../nbs/70_reproduce.ipynb #24d1fc05
+# %% ../nbs/70_reproduce.ipynb #c50fae03
 def repo_root(start=None) -> Path:
     "The nearest folder at or above `start` (default: cwd) that holds `settings.ini`; else `start`."
     p = Path(start or Path.cwd()).resolve()
     return next((q for q in [p, *p.parents] if (q/'settings.ini').exists()), p)
 
+# %% ../nbs/70_reproduce.ipynb #69268bde
 def _grid_runs(entry:dict) -> list:
     "Expand one run entry with a `grid:` mapping into runs."
     entry = dict(entry); grid = entry.pop('grid', None) or {}
@@ -77,7 +38,7 @@ def _grid_runs(entry:dict) -> list:
         out.append(dict(entry, name=name, parameters={**(entry.get('parameters') or {}), **v}))
     return out
 
-# %% ../nbs/70_reproduce.ipynb #59cfc16e
+# %% ../nbs/70_reproduce.ipynb #9e6e4845
 _NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.=+-]*')
 
 def check_name(name:str, what:str='run') -> str:
@@ -86,11 +47,13 @@ def check_name(name:str, what:str='run') -> str:
         raise UserError(f"{what} name {name!r} is not a plain folder name (letters, digits, _ . = + -): it must stay inside results/")
     return str(name)
 
+# %% ../nbs/70_reproduce.ipynb #ae46ff75
 def _norm_run(r:dict) -> dict:
     if 'name' not in r or 'notebook' not in r: raise UserError(f'a run needs a name and a notebook: {r}')
     check_name(r['name'])
     return dict(name=str(r['name']), notebook=str(r['notebook']), parameters=dict(r.get('parameters') or {}), gpu=bool(r.get('gpu', False)))
 
+# %% ../nbs/70_reproduce.ipynb #9ebe5bad
 def expand_runs(spec:dict) -> list:
     "The runs of an experiment spec: `runs` then `grid`, every grid expanded, names checked unique."
     grid = spec.get('grid') or []
@@ -100,19 +63,22 @@ def expand_runs(spec:dict) -> list:
     if dup: raise UserError(f"run names must be unique, repeated: {', '.join(dup)}")
     return runs
 
-# %% ../nbs/70_reproduce.ipynb #b751b88a
+# %% ../nbs/70_reproduce.ipynb #1f810693
 PKG_DIR = Path(__file__).resolve().parent if '__file__' in globals() else Path.cwd()   # the installed package
 
+# %% ../nbs/70_reproduce.ipynb #ba4a3073
 def experiments_dir(root=None) -> Path:
     "`<root>/experiments` in a clone, else the experiments shipped in the package (a wheel install)."
     d = repo_root(root)/'experiments'
     return d if d.is_dir() else PKG_DIR/'experiments'
 
+# %% ../nbs/70_reproduce.ipynb #dceba367
 def notebook_path(nb:str, root=None) -> Path:
     "A run's notebook (`nbs/paper/<x>.ipynb`) in the clone, else the copy shipped in the package."
     p = repo_root(root)/nb
     return p if p.exists() else PKG_DIR/'paper'/Path(nb).name
 
+# %% ../nbs/70_reproduce.ipynb #eb1d6b3b
 def experiment_path(name, root=None) -> Path:
     "`name` if it is a YAML file, else `<experiments>/<name>.yaml` (the clone's, or the package's)."
     p = Path(name)
@@ -123,17 +89,19 @@ def experiment_path(name, root=None) -> Path:
         raise FileNotFoundError(f"no experiment {name!r} ({p}); known: {known or 'none'}")
     return p
 
+# %% ../nbs/70_reproduce.ipynb #8b868f70
 def load_experiment(name, root=None) -> dict:
     "Read an experiment YAML; `runs` comes back expanded."
     p = experiment_path(name, root)
     spec = yaml.safe_load(p.read_text()) or {}
     return dict(spec, name=check_name(spec.get('name', p.stem), 'experiment'), paper=str(spec.get('paper', '')), path=p, runs=expand_runs(spec))
 
-# %% ../nbs/70_reproduce.ipynb #2e223c57
+# %% ../nbs/70_reproduce.ipynb #4983eeea
 def parameters_cell(nb) -> int:
     "Index of the cell tagged `parameters` in notebook `nb` (a dict), or -1."
     return next((i for i, c in enumerate(nb['cells']) if 'parameters' in c.get('metadata', {}).get('tags', [])), -1)
 
+# %% ../nbs/70_reproduce.ipynb #70b1762c
 def notebook_parameters(path) -> dict:
     "The literal defaults of the `parameters` cell of the notebook at `path`."
     nb = json.loads(Path(path).read_text()); i = parameters_cell(nb)
@@ -143,8 +111,8 @@ def notebook_parameters(path) -> dict:
 
 # %% ../nbs/70_reproduce.ipynb #3a483c5d
 def validate_experiment(exp:dict, root=None) -> list:
-    "Problems with an experiment: missing notebooks, unknown or reserved parameters (empty if none)."
-    errs = []
+    "Problems with an experiment: missing notebooks, unknown or reserved parameters, also in its `smoke:` block (empty if none)."
+    errs, sp = [], exp.get('smoke') or {}
     for r in exp['runs']:
         nb = notebook_path(r['notebook'], root)
         if not nb.exists(): errs.append(f"{r['name']}: no notebook {r['notebook']}"); continue
@@ -152,6 +120,8 @@ def validate_experiment(exp:dict, root=None) -> list:
         errs += [f"{r['name']}: {r['notebook']} has no parameter {k!r}" for k in r['parameters'] if k not in known]
         errs += [f"{r['name']}: {k!r} is set by the runner" for k in ('out_dir', 'smoke') if k in r['parameters']]
         errs += [f"{r['name']}: {r['notebook']} lacks parameter {k!r}" for k in ('out_dir', 'smoke') if k not in known]
+        errs += [f"{r['name']}: smoke: {r['notebook']} has no parameter {k!r}" for k in sp if k not in known]
+        errs += [f"{r['name']}: smoke: {k!r} is set by the runner" for k in ('out_dir', 'smoke') if k in sp]
     return errs
 
 # %% ../nbs/70_reproduce.ipynb #2a26d67e
@@ -177,13 +147,15 @@ def execute_notebook(nb_path, out_nb, params:dict, cwd, executor:str='papermill'
     pm.execute_notebook(str(nb_path), str(out_nb), parameters=params, cwd=str(cwd), progress_bar=progress, log_output=False)
 
 # %% ../nbs/70_reproduce.ipynb #d50f881d
-def run_config(exp:dict, run:dict, params:dict, smoke:bool, root=None) -> dict:
-    "What `config.json` records for a run: its parameters and the provenance block (commit and versions also at the top level)."
+def run_config(exp:dict, run:dict, params:dict, smoke:bool, root=None,
+               smoke_params:dict|None=None, # the experiment's `smoke:` values a smoke run sets last (recorded if any)
+              ) -> dict:
+    "What `config.json` records for a run: its parameters, smoke values and the provenance block (commit and versions also at the top level)."
     defaults = _defaults(run, root); res = _resolved(params, smoke, defaults)
     ds = dict(name=res['dataset'], root={**defaults, **params}.get('root') or None) if res else None
     prov = provenance(ds, device='cuda' if _has_cuda() else 'cpu', root=repo_root(root))
     return dict(experiment=exp['name'], paper=exp.get('paper', ''), run=run['name'], notebook=run['notebook'], gpu=run['gpu'],
-                smoke=smoke, parameters=params, overrides=run.get('overrides', {}), **res,
+                smoke=smoke, parameters=params, overrides=run.get('overrides', {}), **({'smoke_parameters': smoke_params} if smoke_params else {}), **res,
                 **{k: prov[k] for k in ('git_sha', 'git_dirty', 'versions', 'python')}, cuda=_has_cuda(), provenance=prov,
                 started=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'))
 
@@ -228,31 +200,34 @@ def run_one(exp:dict, run:dict, results='results', force:bool=False, smoke:bool=
     "Run one run of `exp` into its run folder unless done; a finished result is replaced only once its replacement is complete."
     root, out = repo_root(root), run_folder(results, exp['name'], run['name'], smoke)
     params = {**run['parameters'], 'out_dir': str(out), 'smoke': bool(smoke)}
+    sp = dict(exp.get('smoke') or {}) if smoke else None   # the experiment's smoke values, set after every other parameter
     row = dict(run=run['name'], notebook=run['notebook'], out_dir=str(out), error='')
-    if is_done(out) and not force and _same_params(out, params): return dict(row, status='skipped')
+    if is_done(out) and not force and _same_params(out, params, sp): return dict(row, status='skipped')
     if run['gpu'] and not smoke and not _has_cuda(): return dict(row, status='no-gpu')
     try:
         with lock(lock_file(out), wait=False, what=f'run folder {out}'):   # one coda_reproduce per run folder at a time
-            return _run_locked(exp, run, params, smoke, root, executor, out, row, force)
+            return _run_locked(exp, run, params, smoke, root, executor, out, row, force, sp)
     except Busy as e: return dict(row, status='busy', error=str(e))
 
-def _run_locked(exp, run, params, smoke, root, executor, out, row, force):
+def _run_locked(exp, run, params, smoke, root, executor, out, row, force, sp=None):
     "The rest of `run_one`, under the run folder's lock."
-    if is_done(out) and not force and _same_params(out, params): return dict(row, status='skipped')   # done meanwhile
-    replace = out.exists() and (force or not _same_params(out, params))   # else: a new run, or an unfinished one resumed in place
+    if is_done(out) and not force and _same_params(out, params, sp): return dict(row, status='skipped')   # done meanwhile
+    replace = out.exists() and (force or not _same_params(out, params, sp))   # else: a new run, or an unfinished one resumed in place
     work = out.with_name(out.name + '.partial') if replace else out
     if replace and work.exists(): shutil.rmtree(work)
-    save_json(run_config(exp, run, params, smoke, root), work/'config.json')
+    save_json(run_config(exp, run, params, smoke, root, sp), work/'config.json')
     t0 = time.time()
-    try: execute_notebook(notebook_path(run['notebook'], root), work/Path(run['notebook']).name, dict(params, out_dir=str(work)), root, executor)
+    try: execute_notebook(notebook_path(run['notebook'], root), work/Path(run['notebook']).name, dict(params, **(sp or {}), out_dir=str(work)), root, executor)
     except Exception as e: return dict(row, status='failed', error=_error_line(e), wall_s=round(time.time() - t0, 1))
     if not is_done(work): return dict(row, status='failed', error='the notebook wrote no metrics.json', wall_s=round(time.time() - t0, 1))
     if replace: swap_in(work, out)
     return dict(row, status='done', wall_s=round(time.time() - t0, 1))
 
-def _same_params(out, params) -> bool:
+def _same_params(out, params, sp=None) -> bool:
     f = Path(out)/'config.json'
-    return f.exists() and load_json(f).get('parameters') == json.loads(json.dumps(params))
+    if not f.exists(): return False
+    cfg = load_json(f)
+    return cfg.get('parameters') == json.loads(json.dumps(params)) and cfg.get('smoke_parameters') == (json.loads(json.dumps(sp)) if sp else None)
 
 # %% ../nbs/70_reproduce.ipynb #8dc4010a
 def summarize(exp:dict, results='results', smoke:bool=False) -> pd.DataFrame:
@@ -337,7 +312,7 @@ def list_experiments(root=None) -> pd.DataFrame:
                          description=str(e.get('description', '')).strip()))
     return pd.DataFrame(rows, columns=['experiment', 'paper', 'runs', 'gpu_runs', 'notebooks', 'description'])
 
-# %% ../nbs/70_reproduce.ipynb #6e141548
+# %% ../nbs/70_reproduce.ipynb #52aa138c
 def parse_overrides(items) -> dict:
     "`['root=/data/x', 'seeds=[0, 1]']` → `{'root': '/data/x', 'seeds': [0, 1]}` (values are Python literals, else strings)."
     out = {}
@@ -348,7 +323,7 @@ def parse_overrides(items) -> dict:
         except (ValueError, SyntaxError): out[k.strip()] = v
     return out
 
-
+# %% ../nbs/70_reproduce.ipynb #ea4a3c8d
 @call_parse
 @cli_errors
 def coda_reproduce(experiment:Param('experiment name (experiments/<name>.yaml) or YAML path', str, opt=False, nargs='?')=None,
@@ -376,6 +351,7 @@ def coda_reproduce(experiment:Param('experiment name (experiments/<name>.yaml) o
     if len(busy): print(f"{len(busy)} run(s) left to the process running them: {', '.join(busy.run)}", file=sys.stderr)
     if len(bad) or len(busy): raise SystemExit(1)
 
+# %% ../nbs/70_reproduce.ipynb #faee72cc
 def main():
     "The `coda_reproduce` console script: papermill's spelling `-p NAME=VALUE` is accepted for `--param`."
     from fastcore.script import anno_parser

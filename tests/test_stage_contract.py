@@ -225,7 +225,7 @@ TOY_NB = {'cells': [
     {'cell_type': 'code', 'id': 'p0', 'metadata': {'tags': ['parameters']}, 'execution_count': None, 'outputs': [],
      'source': "out_dir = 'x'\nsmoke = False\nx = 1"},
     {'cell_type': 'code', 'id': 'p1', 'metadata': {}, 'execution_count': None, 'outputs': [],
-     'source': "from coda.reproduce import finish_run\nfinish_run(out_dir, dict(y=2*x, smoke=smoke))"}],
+     'source': "from coda.paper import finish_run\nfinish_run(out_dir, dict(y=2*x, smoke=smoke))"}],
     'metadata': {'kernelspec': {'display_name': 'python3', 'language': 'python', 'name': 'python3'}}, 'nbformat': 4, 'nbformat_minor': 5}
 
 def test_reproduce_refuses_escaping_run_names_and_keeps_real_runs_from_smoke(tmp_path):
