@@ -13,7 +13,8 @@ from .core import atomic_path, save_json, load_json, save_npy, save_png, stable_
 from .core import UserError, check, check_range, check_choice, parse_ints, safe_join, cli_errors, cli_version
 from .data import load_dataset, check_counts, subsample, ImageDataset, ArrayDataset
 from .encode import LatentCache, PixelEncoder, get_encoder, encode_sources
-from .discover import discover_classes, Selection, METHOD_SPACE, UMAP_MIN_ROWS
+from .discover import Selection, UMAP_MIN_ROWS
+from .methods import discover_classes, METHOD_SPACE
 from .paper_settings import discovery_params
 from .stage import claim, provenance, check_out_dir, item_path, item_rel, latents_path, selection_path
 
