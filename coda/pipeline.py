@@ -19,9 +19,8 @@ from .paper_settings import discovery_params
 from .stage import claim, provenance, check_out_dir, item_path, item_rel, latents_path, selection_path
 
 # %% auto #0
-__all__ = ['BACKENDS', 'ENGINES', 'METHODS', 'default_params', 'check_discover_args', 'save_selection', 'load_selection',
-           'check_backend', 'engine', 'discovery_key', 'duplicate_rows', 'discover_dataset', 'sweep_ipcs',
-           'coda_discover']
+__all__ = ['BACKENDS', 'ENGINES', 'default_params', 'check_discover_args', 'save_selection', 'load_selection', 'check_backend',
+           'engine', 'discovery_key', 'duplicate_rows', 'discover_dataset', 'coda_discover']
 
 # %% ../nbs/35_pipeline.ipynb #b7b9730f
 def default_params(ipc:int, n_neighbors=None, min_cluster_size=None,
@@ -253,23 +252,6 @@ def discover_dataset(ds:ImageDataset, # the training set to distill
         man = pd.DataFrame(rows).assign(**{k: v for k, v in params.items() if k != 'classes'}, encoder=encoder.key['name'])
         with atomic_path(work/'manifest.csv') as t: man.to_csv(t, index=False)
     return man
-
-# %% ../nbs/35_pipeline.ipynb #42d19d49
-METHODS = [('coda', 'reference'), ('coda', 'paper'), ('random', 'reference'), ('kmeans', 'reference'),
-           ('umap_kmeans', 'reference'), ('herding', 'reference')]
-
-def sweep_ipcs(ds, ipcs=(1, 10, 50), classes=None, cache_root='data/cache', methods=METHODS, n_jobs=1) -> pd.DataFrame:
-    "Run discovery for every (IPC, method, variant); one row per class with its pick and origin counts."
-    import tempfile
-    rows = []
-    for ipc in ipcs:
-        for method, variant in methods:
-            m = discover_dataset(ds, Path(tempfile.mkdtemp())/'run', ipc, cache_root=cache_root, method=method,
-                                 variant=variant, classes=classes, n_jobs=n_jobs, progress=False)
-            for ci, g in m.groupby('class_index'):
-                rows.append(dict(ipc=ipc, method=method, variant=variant, class_index=ci, picks=len(g),
-                                 distinct=g.row.nunique(), **g.origin.value_counts().to_dict()))
-    return pd.DataFrame(rows).fillna(0)
 
 # %% ../nbs/35_pipeline.ipynb #2120f21f
 def _int_or_auto(text):
