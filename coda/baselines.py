@@ -16,6 +16,7 @@ __all__ = ['select_random', 'select_kmeans', 'select_herding']
 def _check(n, ipc):
     if n < ipc: raise ValueError(f"class has {n} rows, fewer than ipc={ipc}")
 
+# %% ../nbs/30a_baselines.ipynb #7144c5d4
 def select_random(features_or_n, # (n, d) features, or just n
                   ipc:int,       # number of picks
                   seed:int=0,    # numpy Generator seed
@@ -34,6 +35,7 @@ def _nearest_distinct(X, centers):
         taken.append(int(next(i for i in np.argsort(row, kind='stable') if i not in taken)))
     return np.array(taken, dtype=np.int64)
 
+# %% ../nbs/30a_baselines.ipynb #d25126b6
 def select_kmeans(features,       # (n, d) features (or an embedding)
                   ipc:int,        # k = number of picks
                   seed:int=0,     # K-Means random_state
