@@ -46,7 +46,7 @@ def main():
     p.add_argument('--backend', default='loky', help='joblib backend of the parallel passes: loky | dask | ray | threading')
     p.add_argument('--scheduler', default=None, help='dask/ray: address of a running cluster (default: a local one of --workers)')
     a = p.parse_args()
-    from coda.discover import discover_classes
+    from coda.methods import discover_classes
     from coda.pipeline import engine
     kw = dict(ipc=a.ipc, n_neighbors=a.n_neighbors, min_cluster_size=a.min_cluster_size, progress=False)
     data = [make_class(c, a.n, a.dim) for c in range(a.classes)]

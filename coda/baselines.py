@@ -7,15 +7,16 @@ from __future__ import annotations
 import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.metrics import euclidean_distances
-from .discover import Selection, embed
+from .discover import Selection
 
 # %% auto #0
-__all__ = ['select_random', 'select_kmeans', 'select_umap_kmeans', 'select_herding']
+__all__ = ['select_random', 'select_kmeans', 'select_herding']
 
 # %% ../nbs/30a_baselines.ipynb #f6fee727
 def _check(n, ipc):
     if n < ipc: raise ValueError(f"class has {n} rows, fewer than ipc={ipc}")
 
+# %% ../nbs/30a_baselines.ipynb #7144c5d4
 def select_random(features_or_n, # (n, d) features, or just n
                   ipc:int,       # number of picks
                   seed:int=0,    # numpy Generator seed
@@ -34,6 +35,7 @@ def _nearest_distinct(X, centers):
         taken.append(int(next(i for i in np.argsort(row, kind='stable') if i not in taken)))
     return np.array(taken, dtype=np.int64)
 
+# %% ../nbs/30a_baselines.ipynb #d25126b6
 def select_kmeans(features,       # (n, d) features (or an embedding)
                   ipc:int,        # k = number of picks
                   seed:int=0,     # K-Means random_state
@@ -45,21 +47,6 @@ def select_kmeans(features,       # (n, d) features (or an embedding)
     idx = _nearest_distinct(X, km.cluster_centers_)
     return Selection(idx, [name]*ipc, np.bincount(km.labels_, minlength=ipc).astype(np.int64),
                      dict(method=name, seed=seed, inertia=float(km.inertia_)))
-
-# %% ../nbs/30a_baselines.ipynb #1feff545
-def select_umap_kmeans(features,          # (n, d) raw features of one class
-                       ipc:int,           # number of picks
-                       seed:int=0,        # K-Means random_state
-                       n_neighbors:int=15,# UMAP n_neighbors
-                       n_components:int=50, # UMAP dimension
-                       umap_seed:int=42,  # UMAP random_state
-                       embedding=None,    # a precomputed embedding to use instead
-                      ) -> Selection:
-    "K-Means (k = ipc) in the StandardScaler → UMAP space; nearest real row per centroid."
-    emb = embed(features, n_components=n_components, n_neighbors=n_neighbors, seed=umap_seed) if embedding is None else embedding
-    s = select_kmeans(emb, ipc, seed, name='umap_kmeans')
-    s.info.update(n_neighbors=n_neighbors, umap_seed=umap_seed)
-    return s
 
 # %% ../nbs/30a_baselines.ipynb #795fbc89
 def select_herding(features, # (n, d) features

@@ -15,9 +15,8 @@ from sklearn.decomposition import PCA
 from .core import UserError, check_range, check_choice
 
 # %% auto #0
-__all__ = ['UMAP_MIN_ROWS', 'VARIANTS', 'REP_RULES', 'ALLOCS', 'CRITERIA', 'AUTO_GRID', 'METHOD_SPACE', 'Selection',
-           'umap_limits', 'embed', 'relaxed_sizes', 'safety_factor', 'select_representatives', 'canonical_order',
-           'class_scorer', 'discover_class', 'discover_classes']
+__all__ = ['UMAP_MIN_ROWS', 'VARIANTS', 'REP_RULES', 'ALLOCS', 'CRITERIA', 'AUTO_GRID', 'Selection', 'umap_limits', 'embed',
+           'relaxed_sizes', 'safety_factor', 'select_representatives', 'canonical_order', 'class_scorer']
 
 # %% ../nbs/30_discover.ipynb #1c33865f
 @dataclass
@@ -412,97 +411,3 @@ def _auto_select(features, z, ipc, nns, mcss, criterion, reduce, n_components, u
     _, sel, emb, nn, mcs = best
     sel.info['auto'] = dict(criterion=criterion, space='features', chosen=dict(n_neighbors=nn, min_cluster_size=mcs), table=table)
     return sel, emb, nn
-
-# %% ../nbs/30_discover.ipynb #e4bb730a
-def _baseline(method, features, emb, ipc, seed):
-    from coda import baselines as B
-    X = features if emb is None else emb
-    if method == 'random': return B.select_random(len(features), ipc, seed)
-    if method in ('kmeans', 'umap_kmeans'): return B.select_kmeans(X, ipc, seed, name=method)
-    return B.select_herding(X, ipc)
-
-_METHODS = ('coda', 'random', 'kmeans', 'umap_kmeans', 'herding')
-METHOD_SPACE = dict(coda='umap', random='none', kmeans='none', umap_kmeans='umap', herding='none')
-
-def _check_class_args(method, ipc, n_neighbors, min_cluster_size, min_samples, n_components, seed, umap_seed, variant, rep, alloc, criterion):
-    if method not in _METHODS: raise UserError(f"method must be one of {', '.join(_METHODS)}, not {method!r}")
-    check_range('ipc', ipc, 1); _check_hp('n_neighbors', n_neighbors); check_range('n_components', n_components, 1)
-    _check_hp('min_cluster_size', min_cluster_size); check_range('min_samples', min_samples, 1, optional=True)
-    check_range('seed', seed, 0, 2**32 - 1); check_range('umap_seed', umap_seed, 0, 2**32 - 1)
-    check_choice('variant', variant, VARIANTS); check_choice('rep', rep, REP_RULES); check_choice('alloc', alloc, ALLOCS)
-    check_choice('criterion', criterion, CRITERIA)
-    if method != 'coda' and (_is_auto(n_neighbors) or _is_auto(min_cluster_size)):
-        raise UserError(f"n_neighbors / min_cluster_size 'auto' choose CoDA's settings: use them with method='coda', not {method!r}")
-
-def discover_class(features,              # (n, d) raw features of one class, rows sorted by source path
-                   ipc:int,               # representatives to return
-                   method='coda',         # coda | random | kmeans | umap_kmeans | herding
-                   reduce=None,           # umap | pca | none; None: the method's own space (METHOD_SPACE)
-                   n_neighbors:int|str=15,    # UMAP n_neighbors, or 'auto' (chosen per class from AUTO_GRID)
-                   min_cluster_size:int|str=10, # HDBSCAN min_cluster_size, or 'auto'
-                   min_samples:int=3,     # HDBSCAN min_samples
-                   variant='reference',   # reference | paper | improved (rows in canonical order, cluster-property representatives)
-                   seed:int=0,            # K-Means / random seed of the selection
-                   umap_seed:int=42,      # UMAP random_state
-                   allow_fewer=False,     # return all rows of a class smaller than ipc
-                   return_embedding=False,# put the embedding in info['embedding']
-                   n_components:int=50,   # embedding dimension
-                   rep='medoid',          # improved: representative rule (medoid | mean | densest)
-                   alloc='mass',          # improved: mass | postprocess
-                   criterion='coverage',  # auto: coverage | radius | mmd (lowest wins)
-                   auto_grid:dict|None=None, # auto: candidates overriding AUTO_GRID's
-                  ) -> Selection:
-    "The per-class discovery chain from raw features to `ipc` representative rows."
-    _check_class_args(method, ipc, n_neighbors, min_cluster_size, min_samples, n_components, seed, umap_seed, variant, rep, alloc, criterion)
-    reduce = reduce or METHOD_SPACE[method]
-    features = np.asarray(features)
-    if len(features) < ipc: return _too_few(len(features), ipc, allow_fewer)
-    order = canonical_order(features) if method == 'coda' and variant == 'improved' else np.arange(len(features))
-    sel, emb = _discover(features[order], ipc, method, reduce, n_neighbors, min_cluster_size, min_samples, variant, seed, umap_seed,
-                         n_components, rep, alloc, criterion, auto_grid)
-    sel.indices = order[sel.indices]
-    if return_embedding: sel.info['embedding'] = None if emb is None else emb[np.argsort(order)]
-    return sel
-
-# %% ../nbs/30_discover.ipynb #300afee8
-def _discover(features, ipc, method, reduce, n_neighbors, min_cluster_size, min_samples, variant, seed, umap_seed, n_components,
-              rep, alloc, criterion, auto_grid):
-    "discover_class on rows in their final order: (Selection, embedding)."
-    t = [time.perf_counter()]
-    raw = method == 'random' or (method != 'coda' and reduce == 'none')   # baselines on the raw features
-    if reduce == 'umap' and not raw and len(features) < UMAP_MIN_ROWS:
-        warnings.warn(f'class of {len(features)} rows: too few for UMAP (it needs {UMAP_MIN_ROWS}); selecting in the standardized '
-                      'feature space, without reduction')
-        reduce = 'none'
-    z = None if raw else _scale(features); t.append(time.perf_counter())
-    kw = dict(min_samples=min_samples, variant=variant, seed=seed, rep=rep, alloc=alloc)
-    if method == 'coda' and (_is_auto(n_neighbors) or _is_auto(min_cluster_size)):
-        nns, mcss = _candidates(len(features), n_components, n_neighbors, min_cluster_size, reduce, auto_grid)
-        sel, emb, n_neighbors = _auto_select(features, z, ipc, nns, mcss, criterion, reduce, n_components, umap_seed, kw)
-        t.append(time.perf_counter())
-    else:
-        emb = None if raw else _reduce(z, reduce, n_components, n_neighbors, 0.0, umap_seed); t.append(time.perf_counter())
-        sel = (select_representatives(emb, ipc, min_cluster_size, **kw) if method == 'coda' else _baseline(method, features, emb, ipc, seed))
-    sel.info.update(method=method, reduce=reduce, n_neighbors=n_neighbors, umap_seed=umap_seed,
-                    time=dict(scaler=t[1]-t[0], reduce=t[2]-t[1], select=time.perf_counter()-t[2]))
-    return sel, emb
-
-# %% ../nbs/30_discover.ipynb #d9910b23
-def discover_classes(features_per_class:list, # one (n_c, d) feature matrix per class
-                     n_jobs:int=1,            # joblib workers
-                     backend='loky',          # loky | threading | dask | ray
-                     progress=True,           # tqdm bar, one step per class
-                     **kw,                    # passed to `discover_class` (ipc, n_neighbors, ...)
-                    ) -> list:
-    "`discover_class` on every class, in parallel with joblib; results identical to a sequential run."
-    from joblib import Parallel, delayed, parallel_config
-    from joblib.parallel import get_active_backend
-    from tqdm.auto import tqdm
-    if backend == 'ray':
-        from ray.util.joblib import register_ray; register_ray()
-    with parallel_config(backend=backend, n_jobs=n_jobs):
-        # a bar that moves class by class where the backend can stream results (loky, threading, dask);
-        # multiprocessing and ray refuse `return_as='generator'` and hand back the whole list at the end
-        stream = get_active_backend()[0].supports_return_generator
-        out = Parallel(return_as='generator' if stream else 'list')(delayed(discover_class)(f, **kw) for f in features_per_class)
-        return list(tqdm(out, total=len(features_per_class), desc='discover', disable=not progress))

@@ -4,22 +4,26 @@
 
 # %% ../nbs/35_pipeline.ipynb #6793fecf
 from __future__ import annotations
-import contextlib, hashlib, json, shutil, warnings
+import contextlib, functools, hashlib, inspect, json, shutil, warnings
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 import numpy as np, pandas as pd
+from fastcore.basics import patch
+from fastcore.docments import docments
 from fastcore.script import call_parse
 from tqdm.auto import tqdm
 from .core import atomic_path, save_json, load_json, save_npy, save_png, stable_hash, lanczos_resize
 from .core import UserError, check, check_range, check_choice, parse_ints, safe_join, cli_errors, cli_version
 from .data import load_dataset, check_counts, subsample, ImageDataset, ArrayDataset
 from .encode import LatentCache, PixelEncoder, get_encoder, encode_sources
-from .discover import discover_classes, Selection, METHOD_SPACE, UMAP_MIN_ROWS
+from .discover import Selection, UMAP_MIN_ROWS
+from .methods import discover_classes, METHOD_SPACE
 from .paper_settings import discovery_params
 from .stage import claim, provenance, check_out_dir, item_path, item_rel, latents_path, selection_path
 
 # %% auto #0
-__all__ = ['BACKENDS', 'ENGINES', 'METHODS', 'default_params', 'check_discover_args', 'save_selection', 'load_selection',
-           'check_backend', 'engine', 'discovery_key', 'duplicate_rows', 'discover_dataset', 'sweep_ipcs',
+__all__ = ['BACKENDS', 'ENGINES', 'default_params', 'DiscoverParams', 'check_discover_args', 'save_selection', 'load_selection',
+           'check_backend', 'engine', 'discovery_key', 'duplicate_rows', 'discover_dataset', 'cli_options',
            'coda_discover']
 
 # %% ../nbs/35_pipeline.ipynb #b7b9730f
@@ -34,24 +38,55 @@ def default_params(ipc:int, n_neighbors=None, min_cluster_size=None,
 # %% ../nbs/35_pipeline.ipynb #8e1f7e2f
 BACKENDS = ('loky', 'threading', 'multiprocessing', 'dask', 'ray')
 
-def check_discover_args(ipc:int, method:str='coda', reduce:str|None=None, n_components:int=50, n_neighbors:int|str|None=None,
-                        min_cluster_size:int|str|None=None, min_samples:int|None=3, variant:str='reference', seed:int=0,
-                        umap_seed:int=42, n_jobs:int=1, image_size:int|None=None, cache_dtype:str='float16', backend:str='loky'):
-    "Raise a UserError naming the first discovery parameter outside its allowed range."
+# %% ../nbs/35_pipeline.ipynb #977a1838
+@dataclass
+class DiscoverParams:
+    "Every setting of a discovery run: the one place each is named, defaulted, documented and checked (`check`); the run records it (`record`), `coda_discover` takes it as options."
+    ipc:int=10                  # images per class
+    method:str='coda'           # coda | random | kmeans | umap_kmeans | herding
+    reduce:str|None=None        # umap | pca | none (default: the method's own space)
+    n_components:int=50         # dimension of the UMAP/PCA space
+    n_neighbors:int|str|None=field(default=None, metadata=dict(cli=str))  # UMAP n_neighbors, ≥ 2, or auto (chosen per class; default: the paper's value for the dataset and IPC)
+    min_cluster_size:int|str|None=field(default=None, metadata=dict(cli=str))  # HDBSCAN min_cluster_size, ≥ 2, or auto (chosen per class; default: the paper's value)
+    min_samples:int|None=3      # HDBSCAN min_samples, ≥ 1
+    variant:str='reference'     # reference (authors' code) | paper (Algorithm 2 as printed) | improved (row-order free, cluster-property representatives)
+    seed:int=0                  # seed of the selection (K-Means, random)
+    umap_seed:int=42            # UMAP random_state
+    n_jobs:int=1                # worker processes over classes
+    backend:str='loky'          # where the classes run: loky | threading | multiprocessing | dask | ray (dask/ray: pip install coda[multi])
+    scheduler:str|None=None     # dask: scheduler address (tcp://host:8786); ray: cluster address (default: a local cluster of n_jobs workers)
+    image_size:int|None=None    # side of the saved R images (default: as stored)
+    cache_dtype:str='float16'   # dtype of the latent cache: float16 | float32 | float64
+    allow_fewer:bool=False      # keep all images of a class with fewer than IPC
+    classes:list|None=field(default=None, metadata=dict(cli=str))  # class indices (default: all; on the command line comma-separated)
+
+# %% ../nbs/35_pipeline.ipynb #c7efe159
+@patch
+def check(self:DiscoverParams):
+    "Raise a UserError naming the first setting outside its allowed range."
     from coda.discover import VARIANTS, _check_hp
-    check_range('ipc', ipc, 1)
-    check_choice('method', method, tuple(METHOD_SPACE))
-    if reduce is not None: check_choice('reduce', reduce, ('umap', 'pca', 'none'))
-    check_range('n_components', n_components, 1)
-    if n_neighbors is not None: _check_hp('n_neighbors', n_neighbors)              # an integer ≥ 2 or 'auto'
-    if min_cluster_size is not None: _check_hp('min_cluster_size', min_cluster_size)
-    check_range('min_samples', min_samples, 1, optional=True)
-    check_choice('variant', variant, VARIANTS)
-    check_range('seed', seed, 0, 2**32 - 1); check_range('umap_seed', umap_seed, 0, 2**32 - 1)
+    check_range('ipc', self.ipc, 1)
+    check_choice('method', self.method, tuple(METHOD_SPACE))
+    if self.reduce is not None: check_choice('reduce', self.reduce, ('umap', 'pca', 'none'))
+    check_range('n_components', self.n_components, 1)
+    if self.n_neighbors is not None: _check_hp('n_neighbors', self.n_neighbors)              # an integer ≥ 2 or 'auto'
+    if self.min_cluster_size is not None: _check_hp('min_cluster_size', self.min_cluster_size)
+    check_range('min_samples', self.min_samples, 1, optional=True)
+    check_choice('variant', self.variant, VARIANTS)
+    check_range('seed', self.seed, 0, 2**32 - 1); check_range('umap_seed', self.umap_seed, 0, 2**32 - 1)
+    n_jobs = self.n_jobs
     check(isinstance(n_jobs, int) and not isinstance(n_jobs, bool) and n_jobs != 0,
           f'n_jobs={n_jobs}: must be an integer ≥ 1, or negative to count back from the number of cores (-1: all)')
-    check_range('image_size', image_size, 1, optional=True)
-    check_choice('cache_dtype', cache_dtype, ('float16', 'float32', 'float64')); check_choice('backend', backend, BACKENDS)
+    check_range('image_size', self.image_size, 1, optional=True)
+    check_choice('cache_dtype', self.cache_dtype, ('float16', 'float32', 'float64')); check_choice('backend', self.backend, BACKENDS)
+    return self
+
+# %% ../nbs/35_pipeline.ipynb #8d2aaa2e
+def check_discover_args(ipc:int, # images per class
+                        **settings, # any other `DiscoverParams` field by name
+                       ):
+    "Raise a UserError naming the first discovery setting outside its allowed range (`DiscoverParams.check`)."
+    DiscoverParams(ipc=ipc, **settings).check()
 
 # %% ../nbs/35_pipeline.ipynb #43042817
 def _jsonable_info(info:dict) -> dict:
@@ -118,12 +153,15 @@ def engine(backend:str='loky', # joblib backend: loky | threading | multiprocess
     with (ctx(scheduler, n_jobs) if ctx else contextlib.nullcontext()): yield
 
 # %% ../nbs/35_pipeline.ipynb #5cbf33fc
-def _run_params(ipc, method, reduce, n_components, n_neighbors, min_cluster_size, min_samples, variant, seed, umap_seed,
-                allow_fewer, image_size, classes):
-    return dict(ipc=ipc, method=method, reduce=reduce, n_components=n_components, n_neighbors=n_neighbors, min_cluster_size=min_cluster_size,
-                min_samples=min_samples, variant=variant, seed=seed, umap_seed=umap_seed, allow_fewer=allow_fewer,
-                image_size=image_size, classes=classes)
+@patch
+def record(self:DiscoverParams, todo:list) -> dict:
+    "The run's recorded parameters (run.json's `params`, the manifest's columns): the settings that decide the result, with the defaults resolved and `classes` the indices run."
+    hp = default_params(self.ipc, self.n_neighbors, self.min_cluster_size)
+    return dict(ipc=self.ipc, method=self.method, reduce=self.reduce or METHOD_SPACE.get(self.method, 'umap'),
+                n_components=self.n_components, **hp, min_samples=self.min_samples, variant=self.variant, seed=self.seed,
+                umap_seed=self.umap_seed, allow_fewer=self.allow_fewer, image_size=self.image_size, classes=todo)
 
+# %% ../nbs/35_pipeline.ipynb #3c6d0965
 def discovery_key(params:dict, cache, todo, latent_encoder=None) -> dict:
     "The key of a discovery run: its parameters, the dataset, the encoders (models by weight hash or revision) and the digest of each class's images."
     ds = cache.ds
@@ -207,126 +245,100 @@ def _warn_small(ds, todo):
 # %% ../nbs/35_pipeline.ipynb #abae3503
 def discover_dataset(ds:ImageDataset, # the training set to distill
                      out,                # run folder
-                     ipc:int=10,         # images per class
+                     ipc:int=10,         # images per class (the `DiscoverParams` field, here to be given by position)
                      encoder=None,       # discovery encoder (default: pixels)
                      cache_root='data/cache', # folder of latent caches
-                     cache_dtype:str='float16',
-                     method:str='coda',  # coda | random | kmeans | umap_kmeans | herding
-                     reduce:str|None=None, # umap | pca | none (None: the method's own space)
-                     n_components:int=50, # dimension of the UMAP/PCA space
-                     n_neighbors:int|None=None, min_cluster_size:int|None=None, min_samples:int=3,
-                     variant:str='reference', # reference (the authors' code) | paper (Algorithm 2)
-                     seed:int=0, umap_seed:int=42,
-                     n_jobs:int=1, backend:str='loky', # joblib workers over classes, and where they run (see `engine`)
-                     scheduler:str|None=None, # dask/ray: the address of a running scheduler (None: a local cluster of n_jobs workers)
-                     image_size:int|None=None, # side of the saved R images (default: as stored)
                      latent_encoder=None, # re-encode the picks with this (e.g. the VAE at 1024²) for stage 2
-                     allow_fewer:bool=False, classes:list|None=None, force:bool=False, progress:bool=True,
+                     force:bool=False,   # replace a run folder of another key (written beside it, swapped in when complete)
+                     progress:bool=True, # progress bars
+                     params:DiscoverParams|None=None, # every discovery setting at once (then `ipc` and `settings` are not used)
+                     **settings,         # `DiscoverParams` fields by name: method, n_neighbors, min_cluster_size, variant, seed, n_jobs, classes, ...
                     ) -> pd.DataFrame:
     "Run Distribution Discovery on `ds` and write R, the latents and the manifest to `out`."
-    check_discover_args(ipc, method, reduce, n_components, n_neighbors, min_cluster_size, min_samples, variant, seed, umap_seed,
-                        n_jobs, image_size, cache_dtype, backend)
-    check_backend(backend, scheduler)
+    p = (DiscoverParams(ipc=ipc, **settings) if params is None else params).check()
+    check_backend(p.backend, p.scheduler)
     out, encoder = Path(out), encoder or PixelEncoder()
-    todo = _class_indices(ds, classes)
-    check_counts(ds, ipc, allow_fewer, todo)
+    todo = _class_indices(ds, p.classes)
+    check_counts(ds, p.ipc, p.allow_fewer, todo)
     check_out_dir(out, 'run folder'); check_out_dir(cache_root, 'cache folder')
-    hp = default_params(ipc, n_neighbors, min_cluster_size)
-    reduce = reduce or METHOD_SPACE.get(method, 'umap')
-    if reduce == 'umap': _warn_small(ds, todo)
-    params = _run_params(ipc, method, reduce, n_components, hp['n_neighbors'], hp['min_cluster_size'], min_samples, variant, seed,
-                         umap_seed, allow_fewer, image_size, todo)
-    cache = LatentCache(ds, encoder, cache_root, dtype=cache_dtype)
+    rec = p.record(todo)
+    if rec['reduce'] == 'umap': _warn_small(ds, todo)
+    cache = LatentCache(ds, encoder, cache_root, dtype=p.cache_dtype)
     lkey = None if latent_encoder is None else latent_encoder.key
-    legacy = dict(params=params, cache=cache.key, latent_encoder=lkey)   # what run.json held before the stage contract
-    info = lambda: dict(provenance=provenance(ds, dict(encoder=encoder.key, latent_encoder=lkey), getattr(encoder, 'device', 'cpu'), cache_dtype))
-    kw = dict(ipc=ipc, method=method, reduce=reduce, n_components=n_components, min_samples=min_samples, variant=variant, seed=seed,
-              umap_seed=umap_seed, allow_fewer=allow_fewer, **hp)
-    with claim(out, discovery_key(params, cache, todo, latent_encoder), 'run.json', 'discovery run', force, info, legacy=legacy) as work:
-        _select_missing(work, cache, todo, n_jobs, backend, progress, kw, scheduler)
+    legacy = dict(params=rec, cache=cache.key, latent_encoder=lkey)   # what run.json held before the stage contract
+    info = lambda: dict(provenance=provenance(ds, dict(encoder=encoder.key, latent_encoder=lkey), getattr(encoder, 'device', 'cpu'), p.cache_dtype))
+    kw = {k: v for k, v in rec.items() if k not in ('image_size', 'classes')}   # discover_class's settings
+    with claim(out, discovery_key(rec, cache, todo, latent_encoder), 'run.json', 'discovery run', force, info, legacy=legacy) as work:
+        _select_missing(work, cache, todo, p.n_jobs, p.backend, progress, kw, p.scheduler)
         rows = []
         for ci in tqdm(todo, desc='write R', disable=not progress):
             sel = load_selection(selection_path(work, ci))
             feats, srcs = cache.encode_class(ci, progress=False)
-            rows += _write_class(work, ds, ci, sel, feats, srcs, image_size, latent_encoder)
-        man = pd.DataFrame(rows).assign(**{k: v for k, v in params.items() if k != 'classes'}, encoder=encoder.key['name'])
+            rows += _write_class(work, ds, ci, sel, feats, srcs, image_size=p.image_size, latent_encoder=latent_encoder)
+        man = pd.DataFrame(rows).assign(**{k: v for k, v in rec.items() if k != 'classes'}, encoder=encoder.key['name'])
         with atomic_path(work/'manifest.csv') as t: man.to_csv(t, index=False)
     return man
 
-# %% ../nbs/35_pipeline.ipynb #42d19d49
-METHODS = [('coda', 'reference'), ('coda', 'paper'), ('random', 'reference'), ('kmeans', 'reference'),
-           ('umap_kmeans', 'reference'), ('herding', 'reference')]
-
-def sweep_ipcs(ds, ipcs=(1, 10, 50), classes=None, cache_root='data/cache', methods=METHODS, n_jobs=1) -> pd.DataFrame:
-    "Run discovery for every (IPC, method, variant); one row per class with its pick and origin counts."
-    import tempfile
-    rows = []
-    for ipc in ipcs:
-        for method, variant in methods:
-            m = discover_dataset(ds, Path(tempfile.mkdtemp())/'run', ipc, cache_root=cache_root, method=method,
-                                 variant=variant, classes=classes, n_jobs=n_jobs, progress=False)
-            for ci, g in m.groupby('class_index'):
-                rows.append(dict(ipc=ipc, method=method, variant=variant, class_index=ci, picks=len(g),
-                                 distinct=g.row.nunique(), **g.origin.value_counts().to_dict()))
-    return pd.DataFrame(rows).fillna(0)
-
 # %% ../nbs/35_pipeline.ipynb #2120f21f
 def _int_or_auto(text):
-    "A CLI value as an int where it is one; anything else is left for `check_discover_args` to accept ('auto') or refuse."
+    "A CLI value as an int where it is one; anything else is left for `DiscoverParams.check` to accept ('auto') or refuse."
     try: return int(text)
     except (TypeError, ValueError): return text
 
+# %% ../nbs/35_pipeline.ipynb #b8b7cc25
+def cli_options(cls): # a dataclass whose fields become options (docments: their help)
+    "Decorator: a console script also takes every field of `cls` as an option, and gets them as one `cls` in its `settings` argument."
+    from fastcore.script import Param
+    docs, flds = docments(cls, returns=False), fields(cls)
+    kind = {'int': int, 'int|None': int, 'str': str, 'str|None': str, 'bool': bool}
+    def deco(func):
+        sig = inspect.signature(func)
+        own = [q for q in sig.parameters.values() if q.name != 'settings']
+        opts = [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default,
+                                  annotation=Param(docs[f.name], f.metadata.get('cli') or kind[str(f.type).replace(' ', '')]))
+                for f in flds]
+        names = {f.name for f in flds}
+        @functools.wraps(func)
+        def _f(*args, **kw):
+            return func(*args, settings=cls(**{k: v for k, v in kw.items() if k in names}), **{k: v for k, v in kw.items() if k not in names})
+        _f.__signature__ = sig.replace(parameters=own + opts)
+        return _f
+    return deco
+
+# %% ../nbs/35_pipeline.ipynb #61444dae
 @call_parse
 @cli_errors
 @cli_version
+@cli_options(DiscoverParams)
 def coda_discover(dataset:str='offline', # spec name (nette, woof, idc, imagenet-a..e, imagenet100, imagenet1k, places365-10), folder, digits, fashion-mnist or offline
                   root:str=None,       # dataset root (ImageFolder: ROOT/train/<class>/*)
                   split:str='train',   # split to distill
-                  ipc:int=10,          # images per class
                   out:str=None,        # run folder (default data/runs/<dataset>-<method>-ipc<ipc>)
                   encoder:str=None,    # pixel | vae | clip (default: pixel for digits/fashion-mnist, vae otherwise)
                   model:str=None,      # encoder model: hub id or local folder ('tiny': the VAE of coda_generate --model tiny)
                   resolution:int=None, # encoder input side (vae default 1024)
                   latent_resolution:int=None, # re-encode the picks with the VAE at this side for stage 2
                   cache:str='data/cache', # folder of latent caches
-                  method:str='coda',   # coda | random | kmeans | umap_kmeans | herding
-                  reduce:str=None,     # umap | pca | none (default: the method's own space)
-                  n_components:int=50, # dimension of the UMAP/PCA space
-                  n_neighbors:str=None, # UMAP n_neighbors, ≥ 2, or auto (chosen per class; default: the paper's value for the dataset and IPC)
-                  min_cluster_size:str=None, # HDBSCAN min_cluster_size, ≥ 2, or auto (chosen per class; default: the paper's value)
-                  min_samples:int=3,   # HDBSCAN min_samples, ≥ 1
-                  variant:str='reference', # reference (authors' code) | paper (Algorithm 2 as printed) | improved (row-order free, cluster-property representatives)
-                  seed:int=0,          # seed of the selection (K-Means, random)
-                  n_jobs:int=1,        # worker processes over classes
-                  backend:str='loky',  # where the classes run: loky | threading | multiprocessing | dask | ray (dask/ray: pip install coda[multi])
-                  scheduler:str=None,  # dask: scheduler address (tcp://host:8786); ray: cluster address (default: a local cluster of n_jobs workers)
-                  image_size:int=None, # side of the saved R images (default: as stored)
-                  classes:str=None,    # comma-separated class indices (default: all)
                   per_class:int=None,  # distill a seeded subset of this many images per class (quick runs)
-                  allow_fewer:bool=False, # keep all images of a class with fewer than IPC
                   force:bool=False,    # replace a run folder of another key (written beside it, swapped in when complete)
                   quiet:bool=False,    # no progress bars
                   debug:bool=False,    # on an error, print its traceback too (not just one line)
+                  settings:DiscoverParams=None, # the discovery settings: every field of `DiscoverParams` is an option (`cli_options`)
                  ):
     "Distribution Discovery: select IPC real representatives per class and write the set R."
-    n_neighbors, min_cluster_size = _int_or_auto(n_neighbors), _int_or_auto(min_cluster_size)
-    check_discover_args(ipc, method, reduce, n_components, n_neighbors, min_cluster_size, min_samples, variant, seed, n_jobs=n_jobs,
-                        image_size=image_size)
-    check_backend(backend, scheduler)
+    p = replace(settings, n_neighbors=_int_or_auto(settings.n_neighbors), min_cluster_size=_int_or_auto(settings.min_cluster_size)).check()
+    check_backend(p.backend, p.scheduler)
     for k, v in dict(resolution=resolution, latent_resolution=latent_resolution, per_class=per_class).items(): check_range(k, v, 1, optional=True)
     if encoder is not None: check_choice('encoder', encoder, ('pixel', 'vae', 'clip'))
-    cls = parse_ints('classes', classes, lo=0) if classes is not None else None
+    if p.classes is not None: p = replace(p, classes=parse_ints('classes', p.classes, lo=0))
     full = load_dataset(dataset, root, split)
     ds = subsample(full, per_class)
-    check_counts(ds, ipc, allow_fewer, _class_indices(ds, cls))        # before any model is loaded
-    out = check_out_dir(out or f'data/runs/{ds.name}-{method}-ipc{ipc}', 'run folder'); check_out_dir(cache, 'cache folder')
+    check_counts(ds, p.ipc, p.allow_fewer, _class_indices(ds, p.classes))        # before any model is loaded
+    out = check_out_dir(out or f'data/runs/{ds.name}-{p.method}-ipc{p.ipc}', 'run folder'); check_out_dir(cache, 'cache folder')
     enc_name = encoder or ('pixel' if isinstance(full, ArrayDataset) else 'vae')
     enc = get_encoder(enc_name, model, resolution)
     lat = get_encoder('vae', model, latent_resolution) if latent_resolution else None
-    hp = default_params(ipc, n_neighbors, min_cluster_size, dataset)
-    man = discover_dataset(ds, out, ipc, enc, cache, method=method, reduce=reduce, n_components=n_components,
-                           **hp, min_samples=min_samples, variant=variant, seed=seed,
-                           n_jobs=n_jobs, backend=backend, scheduler=scheduler, image_size=image_size, latent_encoder=lat, allow_fewer=allow_fewer,
-                           classes=cls, force=force, progress=not quiet)
+    p = replace(p, **default_params(p.ipc, p.n_neighbors, p.min_cluster_size, dataset))
+    man = discover_dataset(ds, out, encoder=enc, cache_root=cache, params=p, latent_encoder=lat, force=force, progress=not quiet)
     counts = man.groupby('origin').size().to_dict()
-    print(f'{ds.name}: {man.class_index.nunique()} classes x IPC {ipc} -> {out}/R, {out}/manifest.csv  origins {counts}')
+    print(f'{ds.name}: {man.class_index.nunique()} classes x IPC {p.ipc} -> {out}/R, {out}/manifest.csv  origins {counts}')

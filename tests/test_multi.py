@@ -90,7 +90,7 @@ def test_dask_local_cluster_picks_equal_sequential(tmp_path):
 def test_dask_scheduler_address(tmp_path):
     "A user's own scheduler, by address: the classes run on its workers (PCA space here: no numba compile)."
     distributed = pytest.importorskip('distributed')
-    from coda.discover import discover_classes
+    from coda.methods import discover_classes
     from coda.pipeline import engine
     rng = np.random.default_rng(0)
     feats = [np.concatenate([rng.normal(m, 1, (40, 16)) for m in (0, 6)]).astype(np.float32) for _ in range(3)]
@@ -107,7 +107,7 @@ def test_dask_scheduler_address(tmp_path):
 @pytest.mark.slow   # starting Ray takes tens of seconds
 def test_ray_picks_equal_sequential():
     pytest.importorskip('ray')
-    from coda.discover import discover_classes
+    from coda.methods import discover_classes
     from coda.pipeline import engine
     rng = np.random.default_rng(1)
     feats = [np.concatenate([rng.normal(m, 1, (40, 16)) for m in (0, 6)]).astype(np.float32) for _ in range(2)]
