@@ -13,14 +13,14 @@ from fastcore.basics import patch
 from fastcore.script import call_parse, Param
 from fastcore.docments import docments
 from .core import item_seed, atomic_path, save_png, save_json, load_json, lanczos_resize
-from .core import UserError, check, check_range, check_choice, safe_join, cli_errors, cli_version
+from .core import UserError, check, check_range, check_choice, safe_join, cli_errors, cli_version, params_cli
 from .stage import claim, read_record, upstream_key, Digests, model_id, provenance, check_out_dir, item_rel, item_path, latents_path
 
 # %% auto #0
 __all__ = ['FORMS', 'SDXL_ID', 'SDXL_VAE_ID', 'DTYPES', 'KEYED', 'MANIFEST_COLS', 'OUT_COLS', 'predicted_x0', 'align_weight',
            'align_eps', 'align_velocity', 'guided_steps', 'pis_of', 'check_scheduler', 'AlignedDenoiser', 'aligned',
            'GenerationParams', 'pipeline_device_dtype', 'check_offload', 'load_pipeline', 'read_discovery',
-           'shard_batches', 'generation_key', 'check_discovery', 'generate', 'settings_cli', 'coda_generate']
+           'shard_batches', 'generation_key', 'check_discovery', 'generate', 'coda_generate']
 
 # %% ../nbs/40_align.ipynb #89cf0ab7
 FORMS = ('paper', 'reference')
@@ -444,33 +444,18 @@ def generate(disc, # discovery folder: manifest.csv + latents/<class:04d>.npy
             _gen_batch(pipe, disc, work, b, p)
     return dict(total=len(tasks), mine=sum(map(len, mine)), generated=sum(map(len, todo)))
 
-# %% ../nbs/40_align.ipynb #ed6beb11
-def settings_cli(params_cls, # a dataclass whose documented fields become the options
-                ):
-    "Decorator for a `call_parse` CLI `func(*positional, **settings)`: one option per field of `params_cls` (its docment is the help)."
-    def _dec(func):
-        ps = inspect.signature(func).parameters.values()
-        own = [q for q in ps if q.kind is not q.VAR_KEYWORD]
-        pos, kwo = [q for q in own if q.kind is not q.KEYWORD_ONLY], [q for q in own if q.kind is q.KEYWORD_ONLY]
-        types = typing.get_type_hints(params_cls)   # the fields' annotations evaluated (they are strings under `from __future__ import annotations`)
-        opts = [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=v.default, annotation=Param(v.docment or '', types[k]))
-                for k, v in docments(params_cls, full=True, returns=False).items()]
-        func.__signature__ = inspect.Signature([*pos, *opts, *kwo])
-        return func
-    return _dec
-
 # %% ../nbs/40_align.ipynb #3b27dade
 @call_parse
 @cli_errors
 @cli_version
-@settings_cli(GenerationParams)
+@params_cli(GenerationParams)
 def coda_generate(disc:str, # discovery folder (manifest.csv + latents/)
                   out:str, # output folder for <class_name>/<j:03d>.png and manifest.csv
                   *,
                   debug:bool=False, # on an error, print its traceback too (not just one line)
-                  **settings, # every field of `GenerationParams`, as options
+                  settings:GenerationParams=None, # every field of `GenerationParams` is an option (`coda.core.params_cli`)
                  ):
     "Generate CoDA's aligned synthetic set from a discovery folder (shard with torchrun / accelerate launch)."
-    r = generate(disc, out, params=GenerationParams(**settings))   # checks the settings; the pipeline is loaded once out is claimed
+    r = generate(disc, out, params=settings)   # the settings were checked when built; the pipeline is loaded once out is claimed
     print(f"coda_generate: {r['generated']} images generated, {r['mine'] - r['generated']} already there "
           f"(this shard: {r['mine']} of {r['total']})")

@@ -13,7 +13,7 @@ from PIL import Image
 __all__ = ['GREY_MODES', 'USER_ERRORS', 'file_mode', 'atomic_path', 'save_json', 'load_json', 'save_npy', 'save_png',
            'stable_hash', 'short_hash', 'item_seed', 'to_8bit', 'common_channels', 'to_channels', 'lanczos_resize',
            'to_rgb', 'UserError', 'check', 'check_range', 'check_choice', 'parse_ints', 'safe_join', 'cli_errors',
-           'coda_version', 'cli_version']
+           'coda_version', 'cli_version', 'params_cli']
 
 # %% ../nbs/00_core.ipynb #d1301215
 def _umask() -> int:
@@ -219,3 +219,25 @@ def cli_version(func):
         return func(*args, **kwargs)
     _f.__signature__ = sig.replace(parameters=[*sig.parameters.values(), flag])
     return _f
+
+# %% ../nbs/00_core.ipynb #3b4778b4
+def params_cli(cls): # a dataclass whose documented fields become a console script's options
+    "Decorator: a console script takes every field of `cls` as an option (its comment the help) and gets them as one `cls`, its `settings` argument."
+    import typing, dataclasses
+    from fastcore.docments import docments
+    from fastcore.script import Param
+    def plain(t): a = typing.get_args(t); return next(x for x in a if x is not type(None)) if type(None) in a else t   # int|None -> int
+    flds, docs, types = dataclasses.fields(cls), docments(cls, returns=False), typing.get_type_hints(cls)
+    opts = [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default,
+                              annotation=Param(docs[f.name] or '', f.metadata.get('cli') or plain(types[f.name]))) for f in flds]
+    names = {f.name for f in flds}
+    def deco(func):
+        own = [q for q in inspect.signature(func).parameters.values() if q.name != 'settings']
+        pos, kwo = [q for q in own if q.kind is not q.KEYWORD_ONLY], [q for q in own if q.kind is q.KEYWORD_ONLY]
+        @functools.wraps(func)
+        def _f(*args, **kw):
+            return func(*args, settings=cls(**{k: v for k, v in kw.items() if k in names}), **{k: v for k, v in kw.items() if k not in names})
+        _f.__signature__ = inspect.Signature([*pos, *opts, *kwo])
+        return _f
+    return deco
+

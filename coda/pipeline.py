@@ -13,7 +13,7 @@ from fastcore.docments import docments
 from fastcore.script import call_parse
 from tqdm.auto import tqdm
 from .core import atomic_path, save_json, load_json, save_npy, save_png, stable_hash, lanczos_resize
-from .core import UserError, check, check_range, check_choice, parse_ints, safe_join, cli_errors, cli_version
+from .core import UserError, check, check_range, check_choice, parse_ints, safe_join, cli_errors, cli_version, params_cli
 from .data import load_dataset, check_counts, subsample, ImageDataset, ArrayDataset
 from .encode import LatentCache, PixelEncoder, get_encoder, encode_sources
 from .discover import Selection, UMAP_MIN_ROWS
@@ -23,8 +23,7 @@ from .stage import claim, provenance, check_out_dir, item_path, item_rel, latent
 
 # %% auto #0
 __all__ = ['BACKENDS', 'ENGINES', 'default_params', 'DiscoverParams', 'check_discover_args', 'save_selection', 'load_selection',
-           'check_backend', 'engine', 'discovery_key', 'duplicate_rows', 'discover_dataset', 'cli_options',
-           'coda_discover']
+           'check_backend', 'engine', 'discovery_key', 'duplicate_rows', 'discover_dataset', 'coda_discover']
 
 # %% ../nbs/35_pipeline.ipynb #b7b9730f
 def default_params(ipc:int, n_neighbors=None, min_cluster_size=None,
@@ -285,31 +284,11 @@ def _int_or_auto(text):
     try: return int(text)
     except (TypeError, ValueError): return text
 
-# %% ../nbs/35_pipeline.ipynb #b8b7cc25
-def cli_options(cls): # a dataclass whose fields become options (docments: their help)
-    "Decorator: a console script also takes every field of `cls` as an option, and gets them as one `cls` in its `settings` argument."
-    from fastcore.script import Param
-    docs, flds = docments(cls, returns=False), fields(cls)
-    kind = {'int': int, 'int|None': int, 'str': str, 'str|None': str, 'bool': bool}
-    def deco(func):
-        sig = inspect.signature(func)
-        own = [q for q in sig.parameters.values() if q.name != 'settings']
-        opts = [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default,
-                                  annotation=Param(docs[f.name], f.metadata.get('cli') or kind[str(f.type).replace(' ', '')]))
-                for f in flds]
-        names = {f.name for f in flds}
-        @functools.wraps(func)
-        def _f(*args, **kw):
-            return func(*args, settings=cls(**{k: v for k, v in kw.items() if k in names}), **{k: v for k, v in kw.items() if k not in names})
-        _f.__signature__ = sig.replace(parameters=own + opts)
-        return _f
-    return deco
-
 # %% ../nbs/35_pipeline.ipynb #61444dae
 @call_parse
 @cli_errors
 @cli_version
-@cli_options(DiscoverParams)
+@params_cli(DiscoverParams)
 def coda_discover(dataset:str='offline', # spec name (nette, woof, idc, imagenet-a..e, imagenet100, imagenet1k, places365-10), folder, digits, fashion-mnist or offline
                   root:str=None,       # dataset root (ImageFolder: ROOT/train/<class>/*)
                   split:str='train',   # split to distill
@@ -323,7 +302,7 @@ def coda_discover(dataset:str='offline', # spec name (nette, woof, idc, imagenet
                   force:bool=False,    # replace a run folder of another key (written beside it, swapped in when complete)
                   quiet:bool=False,    # no progress bars
                   debug:bool=False,    # on an error, print its traceback too (not just one line)
-                  settings:DiscoverParams=None, # the discovery settings: every field of `DiscoverParams` is an option (`cli_options`)
+                  settings:DiscoverParams=None, # the discovery settings: every field of `DiscoverParams` is an option (`coda.core.params_cli`)
                  ):
     "Distribution Discovery: select IPC real representatives per class and write the set R."
     p = replace(settings, n_neighbors=_int_or_auto(settings.n_neighbors), min_cluster_size=_int_or_auto(settings.min_cluster_size)).check()
