@@ -15,8 +15,9 @@ from sklearn.decomposition import PCA
 from .core import UserError, check_range, check_choice
 
 # %% auto #0
-__all__ = ['UMAP_MIN_ROWS', 'VARIANTS', 'REP_RULES', 'ALLOCS', 'CRITERIA', 'AUTO_GRID', 'Selection', 'umap_limits', 'embed',
-           'relaxed_sizes', 'safety_factor', 'select_representatives', 'canonical_order', 'class_scorer']
+__all__ = ['UMAP_MIN_ROWS', 'VARIANTS', 'REP_RULES', 'ALLOCS', 'CRITERIA', 'AUTO_GRID', 'Selection', 'standardize', 'umap_limits',
+           'reduce_space', 'embed', 'relaxed_sizes', 'safety_factor', 'too_few_rows', 'select_representatives',
+           'canonical_order', 'class_scorer', 'is_auto', 'check_hp', 'auto_candidates', 'auto_select']
 
 # %% ../nbs/30_discover.ipynb #1c33865f
 @dataclass
@@ -31,16 +32,29 @@ class Selection:
         "Number of picks per origin."
         return {o: self.origins.count(o) for o in dict.fromkeys(self.origins)}
 
-# %% ../nbs/30_discover.ipynb #ce59cd31
-def _scale(x): return StandardScaler().fit_transform(np.asarray(x))
+# %% ../nbs/30_discover.ipynb #b4357698
+def standardize(x, # (n, d) raw features of one class
+               ) -> np.ndarray:
+    "StandardScaler on the raw features; keeps the input dtype (float16 stays float16, item 24)."
+    return StandardScaler().fit_transform(np.asarray(x))
 
+# %% ../nbs/30_discover.ipynb #ccf6f117
 UMAP_MIN_ROWS = 3   # umap-learn fails on fewer rows ("zero-size array to reduction operation maximum")
 
+# %% ../nbs/30_discover.ipynb #05adf923
 def umap_limits(n:int, n_components:int, n_neighbors:int) -> tuple:
     "UMAP's dimension and neighbour count capped for a class of `n` rows (spectral init needs dim ≤ n−2)."
     return max(1, min(n_components, n - 2)), max(2, min(n_neighbors, n - 1))
 
-def _reduce(z, reduce='umap', n_components=50, n_neighbors=15, min_dist=0.0, seed=42):
+# %% ../nbs/30_discover.ipynb #54f1f102
+def reduce_space(z,                 # (n, d) standardized features of one class
+                 reduce='umap',     # 'umap' (reference), 'pca' or 'none'
+                 n_components=50,   # output dimension
+                 n_neighbors=15,    # UMAP n_neighbors
+                 min_dist=0.0,      # UMAP min_dist
+                 seed=42,           # UMAP / PCA random_state
+                ) -> np.ndarray:
+    "The discovery space of `z`: UMAP (capped by `umap_limits`), PCA, or `z` itself."
     if reduce == 'none': return np.asarray(z)
     if reduce == 'pca': return PCA(n_components=min(n_components, *z.shape), random_state=seed).fit_transform(z)
     if reduce != 'umap': raise UserError(f"reduce must be 'umap', 'pca' or 'none', not {reduce!r}")
@@ -52,6 +66,7 @@ def _reduce(z, reduce='umap', n_components=50, n_neighbors=15, min_dist=0.0, see
         return umap.UMAP(n_components=n_components, n_neighbors=n_neighbors, min_dist=min_dist,
                          metric='euclidean', random_state=seed).fit_transform(z)
 
+# %% ../nbs/30_discover.ipynb #d6aabada
 def embed(features,            # (n, d) raw features of one class, rows in canonical order
           reduce='umap',       # 'umap' (reference), 'pca' or 'none'
           n_components=50,     # output dimension
@@ -61,8 +76,8 @@ def embed(features,            # (n, d) raw features of one class, rows in canon
           scale=True,          # StandardScaler first
          ) -> np.ndarray:
     "StandardScaler then UMAP (or PCA, or nothing): the space the discovery runs in."
-    z = _scale(features) if scale else np.asarray(features)
-    return _reduce(z, reduce, n_components, n_neighbors, min_dist, seed)
+    z = standardize(features) if scale else np.asarray(features)
+    return reduce_space(z, reduce, n_components, n_neighbors, min_dist, seed)
 
 # %% ../nbs/30_discover.ipynb #f7737fb2
 def relaxed_sizes(S:int,               # min_cluster_size
@@ -84,24 +99,27 @@ def safety_factor(ipc:int, variant='reference') -> int:
     if variant == 'paper' or ipc > 50: return 1
     return 3 if ipc > 10 else 5
 
-# %% ../nbs/30_discover.ipynb #b99aefdc
+# %% ../nbs/30_discover.ipynb #51bdc1d7
 def _hdbscan(X, mcs, ms):
     "Labels and probabilities of one HDBSCAN run; all noise where hdbscan cannot run."
     try: h = hdbscan.HDBSCAN(min_cluster_size=int(mcs), min_samples=ms, prediction_data=True).fit(X)
     except ValueError: return np.full(len(X), -1), np.zeros(len(X))
     return h.labels_, h.probabilities_
 
+# %% ../nbs/30_discover.ipynb #cc0acd93
 def _n_labels(labels): return len(np.unique(labels)) - (1 if -1 in labels else 0)
 
+# %% ../nbs/30_discover.ipynb #2df2ff39
 def _first_argmax(rows, probs):
     "The row with the highest probability; the first (lowest row) on ties."
     return int(rows[np.argmax(probs)])
 
+# %% ../nbs/30_discover.ipynb #363dbdb5
 def _nearest(X, rows, center):
     "The row of `rows` nearest to `center` (sklearn euclidean_distances, first argmin)."
     return int(rows[np.argmin(euclidean_distances(X[rows], np.asarray(center).reshape(1, -1)))])
 
-# %% ../nbs/30_discover.ipynb #c49c7cad
+# %% ../nbs/30_discover.ipynb #926ff888
 @dataclass
 class _State:
     X: np.ndarray; ms: int; seed: int
@@ -122,6 +140,7 @@ class _State:
         for c in self.clusters.values(): mask[c['members']] = False
         return np.flatnonzero(mask)
 
+# %% ../nbs/30_discover.ipynb #eeb45af7
 def _by_size(cs): return sorted(cs, key=lambda c: c['size'], reverse=True)  # stable: ties keep list order
 
 # %% ../nbs/30_discover.ipynb #d1bbcb33
@@ -135,13 +154,14 @@ def _initial_state(X, mcs, ms, seed):
     st.M, st.n_noise = len(st.clusters), int((labels == -1).sum())
     return st
 
-# %% ../nbs/30_discover.ipynb #51556abb
+# %% ../nbs/30_discover.ipynb #8cf1569c
 def _seeds(P, labels, probs):
     "Sub-cluster seeds (first-argmax point of each), largest sub-cluster first (stable)."
     subs = [np.flatnonzero(labels == i) for i in range(_n_labels(labels))]
     subs = sorted(subs, key=len, reverse=True)
     return [P[_first_argmax(s, probs[s])] for s in subs]
 
+# %% ../nbs/30_discover.ipynb #050c5f7c
 def _best_kmeans(P, seeds, pairs):
     "K-Means (k=2) seeded by each pair; the lowest inertia, strict < (earlier pair wins ties)."
     best = None
@@ -177,12 +197,19 @@ def _kmeans_cells(st, pool, k, origin):
         if len(rows): st.add(rows, origin, center=km.cluster_centers_[i]); n += 1
     return n
 
-# %% ../nbs/30_discover.ipynb #6f066edf
+# %% ../nbs/30_discover.ipynb #a860c40f
+def _rep(st, c):
+    "The representative row of a cluster (item 22), cached."
+    if c['rep'] is None: c['rep'] = _nearest(st.X, c['members'], c['center'])
+    return c['rep']
+
+# %% ../nbs/30_discover.ipynb #3b3c5d4e
 def _farthest(X, pool, picked, k):
     "The k pool rows farthest from all picked rows (ties: lowest row)."
     d = euclidean_distances(X[pool], X[picked]).min(1) if len(picked) else np.zeros(len(pool))
     return pool[np.argsort(-d, kind='stable')[:k]]
 
+# %% ../nbs/30_discover.ipynb #0fff55de
 def _fallback(st, ipc):
     "Complete to ipc clusters with K-Means on the uncovered (else unpicked) rows, one pick per cell."
     k = ipc - len(st.clusters)
@@ -195,11 +222,6 @@ def _fallback(st, ipc):
     if left > 0:
         taken = np.array([_rep(st, c) for c in st.clusters.values()], dtype=np.int64)
         for r in _farthest(st.X, np.setdiff1d(pool, taken), taken, left): st.add([r], 'fallback_kmeans', rep=int(r))
-
-def _rep(st, c):
-    "The representative row of a cluster (item 22), cached."
-    if c['rep'] is None: c['rep'] = _nearest(st.X, c['members'], c['center'])
-    return c['rep']
 
 # %% ../nbs/30_discover.ipynb #9471a47e
 def _strategy1(st, ipc, S, variant):
@@ -233,17 +255,30 @@ def _strategies(st, ipc, S, variant):
     _strategy3(st, ipc, S, variant)
     return 'forced_split'
 
-# %% ../nbs/30_discover.ipynb #bc6a8ceb
+# %% ../nbs/30_discover.ipynb #11014db0
 VARIANTS = ('reference', 'paper', 'improved')
+
 REP_RULES = ('medoid', 'mean', 'densest')
+
 ALLOCS = ('postprocess', 'mass')
 
+# %% ../nbs/30_discover.ipynb #b50f8494
 def _select_rows(st, ipc, variant):
     "Final clusters in output order: size-descending for the keep-largest branch, else dict order."
     cs = list(st.clusters.values())
     if st.M > ipc or (variant == 'paper' and st.M == ipc): return _by_size(cs)[:ipc], 'keep_largest'
     return cs, None
 
+# %% ../nbs/30_discover.ipynb #ea1c7677
+def too_few_rows(n:int,        # rows in the class
+                 ipc:int,      # representatives asked for
+                 allow_fewer,  # keep all n rows instead of raising
+                ) -> Selection:
+    "All `n` rows of a class smaller than `ipc` (origin 'all_rows'), or a UserError unless `allow_fewer`."
+    if not allow_fewer: raise UserError(f"class has {n} rows, fewer than ipc={ipc}; pass allow_fewer=True to keep all {n}")
+    return Selection(np.arange(n, dtype=np.int64), ['all_rows']*n, np.ones(n, dtype=np.int64), dict(strategy='all_rows', ipc=ipc))
+
+# %% ../nbs/30_discover.ipynb #76432050
 def select_representatives(embedding,          # (n, d) class points in the discovery space, canonical row order
                            ipc:int,            # number of representatives (images per class)
                            min_cluster_size:int, # HDBSCAN min_cluster_size S
@@ -260,7 +295,7 @@ def select_representatives(embedding,          # (n, d) class points in the disc
     check_range('ipc', ipc, 1); check_range('min_cluster_size', min_cluster_size, 2)   # hdbscan needs 2 or more
     check_range('min_samples', min_samples, 1, optional=True); check_range('seed', seed, 0, 2**32 - 1)
     check_choice('rep', rep, REP_RULES); check_choice('alloc', alloc, ALLOCS)
-    if len(X) < ipc: return _too_few(len(X), ipc, allow_fewer)
+    if len(X) < ipc: return too_few_rows(len(X), ipc, allow_fewer)
     if variant == 'improved': return _select_improved(X, ipc, min_cluster_size, min_samples, seed, rep, alloc)
     t0 = time.perf_counter(); st = _initial_state(X, min_cluster_size, min_samples, seed); t1 = time.perf_counter()
     strategy = _strategies(st, ipc, min_cluster_size, variant) if st.M < ipc else None
@@ -273,10 +308,6 @@ def select_representatives(embedding,          # (n, d) class points in the disc
                     split_attempts=st.log, time_hdbscan=t1 - t0, time_post=time.perf_counter() - t1)
     return sel
 
-def _too_few(n, ipc, allow_fewer):
-    if not allow_fewer: raise UserError(f"class has {n} rows, fewer than ipc={ipc}; pass allow_fewer=True to keep all {n}")
-    return Selection(np.arange(n, dtype=np.int64), ['all_rows']*n, np.ones(n, dtype=np.int64), dict(strategy='all_rows', ipc=ipc))
-
 # %% ../nbs/30_discover.ipynb #efd5645e
 def canonical_order(X) -> np.ndarray:
     "A row order that depends only on the rows' values (sorted by BLAKE2 digest): any permutation of X gives the same sequence of rows."
@@ -284,11 +315,12 @@ def canonical_order(X) -> np.ndarray:
     keys = [hashlib.blake2b(r.tobytes(), digest_size=16).digest() for r in flat]
     return np.array(sorted(range(len(keys)), key=keys.__getitem__), dtype=np.int64)
 
-# %% ../nbs/30_discover.ipynb #e4d06eb0
+# %% ../nbs/30_discover.ipynb #7af1746b
 def _total_dist(P, chunk=1024):
     "Each point's total distance to the points of P."
     return np.concatenate([euclidean_distances(P[i:i + chunk], P).sum(1) for i in range(0, len(P), chunk)])
 
+# %% ../nbs/30_discover.ipynb #37f351f7
 def _ranked(X, rows, rule, scores=None):
     "The members `rows` of a cluster from best to worst representative under `rule` (medoid | mean | densest); stable."
     P = X[rows]
@@ -297,12 +329,13 @@ def _ranked(X, rows, rule, scores=None):
     if rule == 'mean': return rows[np.argsort(d, kind='stable')]
     return rows[np.lexsort((d, scores[rows]))]   # densest: lowest outlier score, then nearest the mean
 
+# %% ../nbs/30_discover.ipynb #f450ce76
 def _rep_by_rule(X, rows, rule, scores=None, taken=()):
     "The best representative of a cluster under `rule` not in `taken` (fallback cells may overlap other clusters); None if all are."
     r = next((r for r in _ranked(X, np.asarray(rows), rule, scores) if r not in taken), None)
     return None if r is None else int(r)
 
-# %% ../nbs/30_discover.ipynb #4484b0ae
+# %% ../nbs/30_discover.ipynb #c3dd65f4
 def _dhondt(sizes, k, floor):
     "Split k picks over groups by D'Hondt on their sizes, starting from `floor` each, never more than a group's size."
     q = np.array(floor, dtype=np.int64)
@@ -312,6 +345,7 @@ def _dhondt(sizes, k, floor):
         q[int(np.argmax(w))] += 1
     return q
 
+# %% ../nbs/30_discover.ipynb #eb08c492
 def _mass_clusters(X, labels, ipc, seed):
     "Final clusters of the mass allocation (members, origins, strategy): the IPC largest if M ≥ IPC, else k K-Means cells per group."
     groups = [np.flatnonzero(labels == j) for j in range(_n_labels(labels))]
@@ -328,12 +362,13 @@ def _mass_clusters(X, labels, ipc, seed):
         out += cells; origins += [name]*len(cells)
     return out, origins, 'mass'
 
-# %% ../nbs/30_discover.ipynb #73612c33
+# %% ../nbs/30_discover.ipynb #e9f1b3d2
 def _glosh(X, mcs, ms):
     "GLOSH outlier scores of the class's HDBSCAN (0: densest); zeros where hdbscan cannot run."
     try: return hdbscan.HDBSCAN(min_cluster_size=int(mcs), min_samples=ms).fit(X).outlier_scores_
     except ValueError: return np.zeros(len(X))
 
+# %% ../nbs/30_discover.ipynb #cad0d9f7
 def _improved_clusters(X, ipc, S, ms, seed, alloc):
     "Final clusters (members, origins, strategy) and the HDBSCAN state, on canonically ordered rows."
     st = _initial_state(X, S, ms, seed)
@@ -345,11 +380,13 @@ def _improved_clusters(X, ipc, S, ms, seed, alloc):
     cs, keep = _select_rows(st, ipc, 'reference')
     return [c['members'] for c in cs], [c['origin'] for c in cs], keep or strategy or 'all_initial', st
 
+# %% ../nbs/30_discover.ipynb #7bf2ed9e
 def _top_up(X, picks, k):
     "k more rows, farthest from the picks (none if k ≤ 0)."
     if k <= 0: return []
     return [int(r) for r in _farthest(X, np.setdiff1d(np.arange(len(X)), picks), np.array(picks, dtype=np.int64), k)]
 
+# %% ../nbs/30_discover.ipynb #1f9ae7b0
 def _select_improved(X, ipc, S, ms, seed, rep, alloc):
     "`variant='improved'`: the pipeline on canonically ordered rows, each final cluster represented by `rep`."
     order = canonical_order(X); Xc = X[order]
@@ -366,10 +403,12 @@ def _select_improved(X, ipc, S, ms, seed, rep, alloc):
                           min_cluster_size=S, min_samples=ms, seed=seed, embedding_shape=X.shape,
                           fallback='fallback_kmeans' in orig or k > 0, split_attempts=st.log, time_post=time.perf_counter() - t0))
 
-# %% ../nbs/30_discover.ipynb #606ad037
+# %% ../nbs/30_discover.ipynb #b884a835
 CRITERIA = ('coverage', 'radius', 'mmd')
+
 AUTO_GRID = dict(n_neighbors=(15, 30, 50, 85), min_cluster_size=(10, 20, 30, 55))
 
+# %% ../nbs/30_discover.ipynb #f7ea04e1
 def class_scorer(features) -> callable:
     "A function picks → {coverage, radius, mmd} for one class with `features` (n, d); lower is better for all three."
     F = np.asarray(features, np.float64).reshape(len(features), -1)
@@ -383,27 +422,35 @@ def class_scorer(features) -> callable:
         return dict(coverage=float(nn.mean()), radius=float(nn.max()), mmd=float(max(mmd, 0.0)))
     return score
 
-# %% ../nbs/30_discover.ipynb #b7ac8923
-def _is_auto(v): return isinstance(v, str) and v == 'auto'
+# %% ../nbs/30_discover.ipynb #746ea751
+def is_auto(v) -> bool:
+    "True where a hyper-parameter is the string 'auto' (chosen per class by `auto_select`)."
+    return isinstance(v, str) and v == 'auto'
 
-def _check_hp(name, v, lo=2):
+# %% ../nbs/30_discover.ipynb #3436e425
+def check_hp(name:str, # the parameter's name, for the error
+             v,        # an integer or 'auto'
+             lo=2,     # the least integer allowed
+            ):
     "An integer ≥ lo or 'auto'."
-    if isinstance(v, str) and not _is_auto(v): raise UserError(f"{name}={v!r}: must be an integer ≥ {lo} or 'auto'")
-    return v if _is_auto(v) else check_range(name, v, lo)
+    if isinstance(v, str) and not is_auto(v): raise UserError(f"{name}={v!r}: must be an integer ≥ {lo} or 'auto'")
+    return v if is_auto(v) else check_range(name, v, lo)
 
-def _candidates(n, n_components, n_neighbors, min_cluster_size, reduce, grid):
+# %% ../nbs/30_discover.ipynb #2080e977
+def auto_candidates(n, n_components, n_neighbors, min_cluster_size, reduce, grid):
     "The (n_neighbors, min_cluster_size) candidates: the grid where 'auto', else the value; n_neighbors capped for n rows, deduplicated."
     g = {**AUTO_GRID, **(grid or {})}
-    nns = g['n_neighbors'] if _is_auto(n_neighbors) else [n_neighbors]
+    nns = g['n_neighbors'] if is_auto(n_neighbors) else [n_neighbors]
     if reduce == 'umap': nns = list(dict.fromkeys(umap_limits(n, n_components, v)[1] for v in nns))
     else: nns = nns[:1]                                   # no UMAP: n_neighbors has no effect
-    return nns, list(g['min_cluster_size'] if _is_auto(min_cluster_size) else [min_cluster_size])
+    return nns, list(g['min_cluster_size'] if is_auto(min_cluster_size) else [min_cluster_size])
 
-def _auto_select(features, z, ipc, nns, mcss, criterion, reduce, n_components, umap_seed, select_kw):
+# %% ../nbs/30_discover.ipynb #080a9707
+def auto_select(features, z, ipc, nns, mcss, criterion, reduce, n_components, umap_seed, select_kw):
     "Discovery for every candidate; the one with the lowest `criterion` (first on ties), with every candidate's scores in info['auto']."
     score, table, best = class_scorer(features), [], None
     for nn in nns:
-        emb = _reduce(z, reduce, n_components, nn, 0.0, umap_seed)
+        emb = reduce_space(z, reduce, n_components, nn, 0.0, umap_seed)
         for mcs in mcss:
             sel = select_representatives(emb, ipc, mcs, **select_kw)
             table.append(dict(n_neighbors=nn, min_cluster_size=mcs, **score(sel.indices)))

@@ -8,7 +8,7 @@ import time, warnings
 import numpy as np
 from .core import UserError, check_range, check_choice
 from .discover import (Selection, select_representatives, canonical_order, UMAP_MIN_ROWS, VARIANTS, REP_RULES, ALLOCS,
-                           CRITERIA, _scale, _reduce, _too_few, _is_auto, _check_hp, _candidates, _auto_select)
+                           CRITERIA, standardize, reduce_space, too_few_rows, is_auto, check_hp, auto_candidates, auto_select)
 from .baselines import select_random, select_kmeans, select_herding
 
 # %% auto #0
@@ -28,12 +28,12 @@ METHOD_SPACE = dict(coda='umap', random='none', kmeans='none', umap_kmeans='umap
 # %% ../nbs/32_methods.ipynb #9e7dfa30
 def _check_class_args(method, ipc, n_neighbors, min_cluster_size, min_samples, n_components, seed, umap_seed, variant, rep, alloc, criterion):
     if method not in METHODS: raise UserError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
-    check_range('ipc', ipc, 1); _check_hp('n_neighbors', n_neighbors); check_range('n_components', n_components, 1)
-    _check_hp('min_cluster_size', min_cluster_size); check_range('min_samples', min_samples, 1, optional=True)
+    check_range('ipc', ipc, 1); check_hp('n_neighbors', n_neighbors); check_range('n_components', n_components, 1)
+    check_hp('min_cluster_size', min_cluster_size); check_range('min_samples', min_samples, 1, optional=True)
     check_range('seed', seed, 0, 2**32 - 1); check_range('umap_seed', umap_seed, 0, 2**32 - 1)
     check_choice('variant', variant, VARIANTS); check_choice('rep', rep, REP_RULES); check_choice('alloc', alloc, ALLOCS)
     check_choice('criterion', criterion, CRITERIA)
-    if method != 'coda' and (_is_auto(n_neighbors) or _is_auto(min_cluster_size)):
+    if method != 'coda' and (is_auto(n_neighbors) or is_auto(min_cluster_size)):
         raise UserError(f"n_neighbors / min_cluster_size 'auto' choose CoDA's settings: use them with method='coda', not {method!r}")
 
 # %% ../nbs/32_methods.ipynb #300afee8
@@ -46,14 +46,14 @@ def _discover(features, ipc, method, reduce, n_neighbors, min_cluster_size, min_
         warnings.warn(f'class of {len(features)} rows: too few for UMAP (it needs {UMAP_MIN_ROWS}); selecting in the standardized '
                       'feature space, without reduction')
         reduce = 'none'
-    z = None if raw else _scale(features); t.append(time.perf_counter())
+    z = None if raw else standardize(features); t.append(time.perf_counter())
     kw = dict(min_samples=min_samples, variant=variant, seed=seed, rep=rep, alloc=alloc)
-    if method == 'coda' and (_is_auto(n_neighbors) or _is_auto(min_cluster_size)):
-        nns, mcss = _candidates(len(features), n_components, n_neighbors, min_cluster_size, reduce, auto_grid)
-        sel, emb, n_neighbors = _auto_select(features, z, ipc, nns, mcss, criterion, reduce, n_components, umap_seed, kw)
+    if method == 'coda' and (is_auto(n_neighbors) or is_auto(min_cluster_size)):
+        nns, mcss = auto_candidates(len(features), n_components, n_neighbors, min_cluster_size, reduce, auto_grid)
+        sel, emb, n_neighbors = auto_select(features, z, ipc, nns, mcss, criterion, reduce, n_components, umap_seed, kw)
         t.append(time.perf_counter())
     else:
-        emb = None if raw else _reduce(z, reduce, n_components, n_neighbors, 0.0, umap_seed); t.append(time.perf_counter())
+        emb = None if raw else reduce_space(z, reduce, n_components, n_neighbors, 0.0, umap_seed); t.append(time.perf_counter())
         sel = METHODS[method](features if emb is None else emb, ipc, dict(min_cluster_size=min_cluster_size, **kw))
     sel.info.update(method=method, reduce=reduce, n_neighbors=n_neighbors, umap_seed=umap_seed,
                     time=dict(scaler=t[1]-t[0], reduce=t[2]-t[1], select=time.perf_counter()-t[2]))
@@ -82,7 +82,7 @@ def discover_class(features,              # (n, d) raw features of one class, ro
     _check_class_args(method, ipc, n_neighbors, min_cluster_size, min_samples, n_components, seed, umap_seed, variant, rep, alloc, criterion)
     reduce = reduce or METHOD_SPACE[method]
     features = np.asarray(features)
-    if len(features) < ipc: return _too_few(len(features), ipc, allow_fewer)
+    if len(features) < ipc: return too_few_rows(len(features), ipc, allow_fewer)
     order = canonical_order(features) if method == 'coda' and variant == 'improved' else np.arange(len(features))
     sel, emb = _discover(features[order], ipc, method, reduce, n_neighbors, min_cluster_size, min_samples, variant, seed, umap_seed,
                          n_components, rep, alloc, criterion, auto_grid)

@@ -4,15 +4,14 @@
 
 # %% ../nbs/35_pipeline.ipynb #6793fecf
 from __future__ import annotations
-import contextlib, functools, hashlib, inspect, json, shutil, warnings
-from dataclasses import dataclass, field, fields, replace
+import contextlib, hashlib, warnings
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 import numpy as np, pandas as pd
 from fastcore.basics import patch
-from fastcore.docments import docments
 from fastcore.script import call_parse
 from tqdm.auto import tqdm
-from .core import atomic_path, save_json, load_json, save_npy, save_png, stable_hash, lanczos_resize
+from .core import atomic_path, save_json, load_json, save_npy, save_png, lanczos_resize
 from .core import UserError, check, check_range, check_choice, parse_ints, safe_join, cli_errors, cli_version, params_cli
 from .data import load_dataset, check_counts, subsample, ImageDataset, ArrayDataset
 from .encode import LatentCache, PixelEncoder, get_encoder, encode_sources
@@ -63,13 +62,13 @@ class DiscoverParams:
 @patch
 def check(self:DiscoverParams):
     "Raise a UserError naming the first setting outside its allowed range."
-    from coda.discover import VARIANTS, _check_hp
+    from coda.discover import VARIANTS, check_hp
     check_range('ipc', self.ipc, 1)
     check_choice('method', self.method, tuple(METHOD_SPACE))
     if self.reduce is not None: check_choice('reduce', self.reduce, ('umap', 'pca', 'none'))
     check_range('n_components', self.n_components, 1)
-    if self.n_neighbors is not None: _check_hp('n_neighbors', self.n_neighbors)              # an integer ≥ 2 or 'auto'
-    if self.min_cluster_size is not None: _check_hp('min_cluster_size', self.min_cluster_size)
+    if self.n_neighbors is not None: check_hp('n_neighbors', self.n_neighbors)              # an integer ≥ 2 or 'auto'
+    if self.min_cluster_size is not None: check_hp('min_cluster_size', self.min_cluster_size)
     check_range('min_samples', self.min_samples, 1, optional=True)
     check_choice('variant', self.variant, VARIANTS)
     check_range('seed', self.seed, 0, 2**32 - 1); check_range('umap_seed', self.umap_seed, 0, 2**32 - 1)
