@@ -20,7 +20,7 @@ from .models import get_model, model_key
 # %% auto #0
 __all__ = ['OFFLINE_WIDTH', 'PROTOCOLS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'epochs_for_ipc', 'hard_label_params', 'authors_params',
            'dc_params', 'protocol_params', 'random_resized_crop', 'cutmix', 'color_jitter', 'lighting', 'norm_stats',
-           'match_channels', 'to_device', 'set_arrays', 'random_subset', 'resize_center_crop', 'val_transform',
+           'match_channels', 'to_device', 'random_subset', 'set_arrays', 'resize_center_crop', 'val_transform',
            'val_arrays', 'accuracy', 'train_hard', 'result_path', 'run_key', 'train_job', 'iter_jobs', 'run_jobs',
            'evaluate_set', 'evaluate_items', 'runs_frame', 'rded_batch_size', 'soft_label_params', 'shuffle_patches',
            'load_teacher', 'train_soft', 'collect_results', 'json_log', 'coda_evaluate']
@@ -107,6 +107,7 @@ def _rrc_boxes(n, h, w, scale, ratio, g):
     y0 = (torch.rand(n, generator=g) * (h - bh + 1)).floor()
     return x0, y0, bw, bh
 
+# %% ../nbs/50_evaluate.ipynb #12a49d25
 def random_resized_crop(x:torch.Tensor,     # float images N×C×H×W
                         size:int,           # output side
                         scale=(0.5, 1.0),   # range of the crop's area fraction
@@ -126,6 +127,13 @@ def random_resized_crop(x:torch.Tensor,     # float images N×C×H×W
     return F.grid_sample(x, grid, mode='bilinear', padding_mode='border', align_corners=False)
 
 # %% ../nbs/50_evaluate.ipynb #315a8849
+def _beta(b, g):
+    "Beta(b, b) from a seeded generator (uniform for b = 1)."
+    if b == 1: return float(torch.rand(1, generator=g))
+    s = torch.randint(2**31 - 1, (1,), generator=g).item()
+    return float(np.random.default_rng(s).beta(b, b))
+
+# %% ../nbs/50_evaluate.ipynb #1d5bb78d
 def cutmix(x:torch.Tensor,       # images N×C×H×W (not modified)
            beta:float=1.0,       # Beta(β, β) for λ
            g:torch.Generator|None=None,
@@ -140,15 +148,10 @@ def cutmix(x:torch.Tensor,       # images N×C×H×W (not modified)
     out = x.clone(); out[:, :, y1:y2, x1:x2] = x[perm, :, y1:y2, x1:x2]
     return out, perm, 1 - (y2 - y1)*(x2 - x1)/(h*w)
 
-def _beta(b, g):
-    "Beta(b, b) from a seeded generator (uniform for b = 1)."
-    if b == 1: return float(torch.rand(1, generator=g))
-    s = torch.randint(2**31 - 1, (1,), generator=g).item()
-    return float(np.random.default_rng(s).beta(b, b))
-
 # %% ../nbs/50_evaluate.ipynb #feb89e32
 def _gray(x): return 0.299*x[:, :1] + 0.587*x[:, 1:2] + 0.114*x[:, 2:3]
 
+# %% ../nbs/50_evaluate.ipynb #674a8d3c
 def color_jitter(x:torch.Tensor,     # [0, 1] RGB images N×3×H×W
                  strength:float=0.4, # brightness, contrast and saturation factors from U(−strength, strength)
                  g:torch.Generator|None=None,
@@ -163,9 +166,11 @@ def color_jitter(x:torch.Tensor,     # [0, 1] RGB images N×3×H×W
         x = x + alpha[rows, op].view(n, 1, 1, 1)*(target[op, rows] - x)   # img.lerp(target, α)
     return x
 
+# %% ../nbs/50_evaluate.ipynb #d0e2f22d
 _EIGVAL = (0.2175, 0.0188, 0.0045)
 _EIGVEC = ((-0.5675, 0.7192, 0.4009), (-0.5808, -0.0045, -0.8140), (-0.5836, -0.6948, 0.4203))
 
+# %% ../nbs/50_evaluate.ipynb #939397fd
 def lighting(x:torch.Tensor, # [0, 1] RGB images N×3×H×W
              std:float=0.1,  # std of the PCA coefficients α
              g:torch.Generator|None=None,
@@ -181,6 +186,7 @@ def norm_stats(c:int) -> tuple:
     "Mean and std used to normalise `c`-channel inputs."
     return (IMAGENET_MEAN, IMAGENET_STD) if c == 3 else ((0.5,)*c, (0.5,)*c)
 
+# %% ../nbs/50_evaluate.ipynb #5ee878e7
 def match_channels(x:np.ndarray, c:int) -> np.ndarray:
     "Convert `N×H×W×C'` uint8 images to `c` channels (grey ↔ RGB)."
     if x.ndim == 3: x = x[..., None]
@@ -189,34 +195,25 @@ def match_channels(x:np.ndarray, c:int) -> np.ndarray:
     if x.shape[-1] == 1: return np.repeat(x, c, -1)
     raise ValueError(f'cannot convert {x.shape[-1]}-channel images to {c} channels')
 
+# %% ../nbs/50_evaluate.ipynb #40cad20b
 def to_device(x:np.ndarray, device='cpu') -> torch.Tensor:
     "`N×H×W×C` uint8 array → `N×C×H×W` uint8 tensor on `device`."
     x = np.ascontiguousarray(x)
     if not x.flags.writeable: x = x.copy()   # a read-only array (e.g. a cached one) would make torch warn
     return torch.from_numpy(x).permute(0, 3, 1, 2).contiguous().to(device)
 
+# %% ../nbs/50_evaluate.ipynb #d94cab44
 def _prep(xb, mean, std):
     "uint8 batch → normalised float."
     m, s = torch.tensor(mean, device=xb.device).view(1, -1, 1, 1), torch.tensor(std, device=xb.device).view(1, -1, 1, 1)
     return (xb.float()/255 - m)/s
 
 # %% ../nbs/50_evaluate.ipynb #96e7198b
-def set_arrays(train,           # folder path, ImageDataset or (x, y)
-               classes=None,    # class list of the target dataset (for a folder)
-               size:int|None=None, # resize to this side (Lanczos)
-              ) -> tuple:
-    "A training set as (uint8 N×H×W×C, int64 labels)."
-    if isinstance(train, (str, Path)): train = FolderDataset(train, split=None, classes=classes)
-    if isinstance(train, ImageDataset): return train.to_arrays(size)
-    x, y = train
-    if size and x.shape[1] != size:
-        x = np.stack([np.asarray(lanczos_resize(_pil(a), size)) for a in x])
-    return (x[..., None] if x.ndim == 3 else x), np.asarray(y, np.int64)
-
 def _pil(a):
     from PIL import Image
     return Image.fromarray(a[..., 0] if a.ndim == 3 and a.shape[-1] == 1 else a)
 
+# %% ../nbs/50_evaluate.ipynb #484ee75c
 def random_subset(ds:ImageDataset, # the real training split
                   ipc:int,          # images per class
                   seed:int=0,       # selection seed
@@ -231,9 +228,20 @@ def random_subset(ds:ImageDataset, # the real training split
     x = np.stack(xs)
     return (x[..., None] if x.ndim == 3 else x), np.array(ys, np.int64), srcs
 
-# %% ../nbs/50_evaluate.ipynb #a8034f40
-_VAL_CACHE = {}
+# %% ../nbs/50_evaluate.ipynb #9eb235e8
+def set_arrays(train,           # folder path, ImageDataset or (x, y)
+               classes=None,    # class list of the target dataset (for a folder)
+               size:int|None=None, # resize to this side (Lanczos)
+              ) -> tuple:
+    "A training set as (uint8 N×H×W×C, int64 labels)."
+    if isinstance(train, (str, Path)): train = FolderDataset(train, split=None, classes=classes)
+    if isinstance(train, ImageDataset): return train.to_arrays(size)
+    x, y = train
+    if size and x.shape[1] != size:
+        x = np.stack([np.asarray(lanczos_resize(_pil(a), size)) for a in x])
+    return (x[..., None] if x.ndim == 3 else x), np.asarray(y, np.int64)
 
+# %% ../nbs/50_evaluate.ipynb #a8034f40
 def resize_center_crop(im, # a PIL image
                        size:int, # side of the crop
                        resize_to:int|None=None, # shorter side after the resize (default `size`)
@@ -246,11 +254,13 @@ def resize_center_crop(im, # a PIL image
     l, t = int(round((nw - size)/2)), int(round((nh - size)/2))
     return im.crop((l, t, l + size, t + size))
 
+# %% ../nbs/50_evaluate.ipynb #9c6a18c0
 def val_transform(protocol:str, size:int|None) -> dict:
     "The `val_arrays` resize arguments of `protocol`: centre crops for the authors' and RDED's, squashing otherwise."
     if not size or protocol not in ('authors', 'soft-rded'): return dict(resize='squash')
     return dict(resize='center', resize_to=size if protocol == 'authors' else size//7*8)
 
+# %% ../nbs/50_evaluate.ipynb #5c244f22
 def _center_arrays(ds, size, val_per_class, resize_to):
     "Every (or the first k per class) image resized then centre-cropped, with to_arrays' channel rule."
     xs, ys = [], []
@@ -260,6 +270,9 @@ def _center_arrays(ds, size, val_per_class, resize_to):
     if any(a.ndim == 3 for a in xs): xs = [a if a.ndim == 3 else np.repeat(a[..., None], 3, -1) for a in xs]
     x = np.stack(xs)
     return (x[..., None] if x.ndim == 3 else x), np.array(ys, np.int64)
+
+# %% ../nbs/50_evaluate.ipynb #c0ae2aaf
+_VAL_CACHE = {}
 
 def val_arrays(ds:ImageDataset,      # the real val/test split
                size:int|None=None,   # resize side (default native)
@@ -299,6 +312,7 @@ def _authors_aug(xb, p, stats, size, g):
     m, s = (torch.tensor(v, device=x.device).view(1, -1, 1, 1) for v in stats)
     return (x - m)/s
 
+# %% ../nbs/50_evaluate.ipynb #ead5dbe4
 def _hard_step(model, opt, xb, yb, p, stats, size, g):
     if p.get('jitter') or p.get('lighting'): x = _authors_aug(xb, p, stats, size, g)
     else:
@@ -311,6 +325,7 @@ def _hard_step(model, opt, xb, yb, p, stats, size, g):
     opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
     return loss.item()
 
+# %% ../nbs/50_evaluate.ipynb #b548f2f0
 def _epochs(model, p, x, y, xv, yv, stats, g, step, sched, log):
     curve, t0, size = [], time.time(), xv.shape[-1]
     for ep in range(1, p['epochs'] + 1):
@@ -324,10 +339,12 @@ def _epochs(model, p, x, y, xv, yv, stats, g, step, sched, log):
             if log: log(curve[-1])
     return curve
 
+# %% ../nbs/50_evaluate.ipynb #ecb323b6
 def _summary(curve, t0):
     best = max(curve, key=lambda r: r['acc'])
     return dict(best=best['acc'], best_epoch=best['epoch'], last=curve[-1]['acc'], curve=curve, wall_s=round(time.time() - t0, 2))
 
+# %% ../nbs/50_evaluate.ipynb #b0821cfd
 def train_hard(model:nn.Module, x:np.ndarray, y:np.ndarray,  # training set: uint8 N×H×W×C and labels
                xv:np.ndarray, yv:np.ndarray,                  # validation set (its size is the training size)
                p:dict,               # hyper-parameters from `hard_label_params` or `dc_params`
