@@ -365,12 +365,15 @@ def result_path(out, set_name:str, model:str, seed:int, protocol:str='hard') -> 
     suffix = {'hard': '', 'soft': '-soft', 'soft-rded': '-soft'}.get(protocol, f'-{protocol}')
     return Path(out)/set_name/(model_key(model) + suffix)/f'seed{seed}.json'
 
+# %% ../nbs/50_evaluate.ipynb #2e35b625
 def run_key(p:dict, model:str, seed:int, data:dict) -> str:
     "Hash of everything one result depends on."
     return stable_hash(dict(p=p, model=model_key(model), seed=seed, data=data))
 
+# %% ../nbs/50_evaluate.ipynb #824d5973
 def _sha(*arrays): return hashlib.sha256(b''.join(np.ascontiguousarray(a).tobytes() for a in arrays)).hexdigest()
 
+# %% ../nbs/50_evaluate.ipynb #6d72f338
 def _data_desc(x, y, xv, yv, extra=None):
     "What a result depends on in its data: shapes and content hashes."
     return dict(train=dict(n=len(y), shape=list(x.shape), sha256=_sha(x, y)), val=dict(n=len(yv), shape=list(xv.shape), sha256=_sha(xv, yv)),
@@ -505,6 +508,7 @@ def rded_batch_size(ipc:int, n_classes:int, n:int) -> int:
     b = {1: 10, 10: 50, 50: 100}.get(ipc, 100) * (2 if n_classes in (100, 1000) else 1)
     return min(b, n)
 
+# %% ../nbs/50_evaluate.ipynb #ff2619ab
 def soft_label_params(ipc:int, n_classes:int, n:int, # IPC, classes, images in the set
                       epochs:int|None=None, eval_every:int|None=None, **overrides) -> dict:
     "RDED's soft-label re-training hyper-parameters (validation every 10 epochs past 80 %, as its validation/main.py)."
@@ -526,12 +530,14 @@ def shuffle_patches(x:torch.Tensor, factor:int, g=None) -> torch.Tensor:
         return t.gather(-1, idx.view(n, *[1]*(t.ndim - 2), w).expand_as(t))
     return _sh(_sh(x).transpose(-1, -2)).transpose(-1, -2)
 
+# %% ../nbs/50_evaluate.ipynb #af05c986
 def _param_groups(model, wd):
     "RDED's `get_parameters`: weight decay on weights with ≥ 2 dims only."
     dec = [p for n, p in model.named_parameters() if 'weight' in n and p.ndim > 1]
     ids = {id(p) for p in dec}
     return [dict(params=dec, weight_decay=wd), dict(params=[p for p in model.parameters() if id(p) not in ids], weight_decay=0.0)]
 
+# %% ../nbs/50_evaluate.ipynb #f8a8327b
 def _soft_sched(opt, p):
     E = p['epochs']
     f = (lambda e: 0.5*(1 + math.cos(math.pi*e/E/2))) if p['schedule'] == 'rded' else (lambda e: 0.5*(1 + math.cos(math.pi*e/E)))
@@ -570,6 +576,7 @@ def _soft_step(student, teacher, opt, xb, p, stats, size, g):
     opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
     return loss.item()
 
+# %% ../nbs/50_evaluate.ipynb #a1710948
 def load_teacher(teacher, in_ch:int=3, n_classes:int=1000, im_size:int=224,
                  arch:str=None, model_kw:dict=None) -> nn.Module: # override (or, for .safetensors, give) the file's architecture
     "A frozen teacher: a module, a checkpoint `{'arch', 'model_kw', 'state_dict'}` (`weights_only=True`) or a `.safetensors` state dict."
@@ -585,6 +592,7 @@ def load_teacher(teacher, in_ch:int=3, n_classes:int=1000, im_size:int=224,
     for q in teacher.parameters(): q.requires_grad_(False)
     return teacher.eval()
 
+# %% ../nbs/50_evaluate.ipynb #edfe1f35
 def train_soft(student:nn.Module, teacher, x:np.ndarray, # distilled images (uint8 N×H×W×C); labels are not used
                xv:np.ndarray, yv:np.ndarray, p:dict, seed:int=0, device='cpu', log=None) -> dict:
     "RDED-style knowledge distillation of `teacher` into `student` on the distilled images."
@@ -602,11 +610,13 @@ def collect_results(out) -> pd.DataFrame:
     "Every per-seed result under `out` as one DataFrame."
     return runs_frame([load_json(f) for f in sorted(Path(out).rglob('seed*.json'))])
 
+# %% ../nbs/50_evaluate.ipynb #6a5eaa33
 def _check_device(device):
     if device is None: return
     try: torch.device(device)
     except (RuntimeError, TypeError): raise UserError(f'device={device!r}: not a torch device (cpu, cuda, cuda:1, mps)') from None
 
+# %% ../nbs/50_evaluate.ipynb #42a29274
 def json_log(path) -> callable:
     "A `log` callback that appends each record as one JSON line to `path` ('-': print it to stdout)."
     if str(path) == '-': return lambda r: print(json.dumps(r), flush=True)
@@ -615,6 +625,7 @@ def json_log(path) -> callable:
         with open(path, 'a') as f: f.write(json.dumps(r) + '\n')
     return log
 
+# %% ../nbs/50_evaluate.ipynb #3d92d257
 @call_parse
 @cli_errors
 @cli_version
