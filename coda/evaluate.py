@@ -22,7 +22,7 @@ __all__ = ['OFFLINE_WIDTH', 'PROTOCOLS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'epoch
            'dc_params', 'protocol_params', 'random_resized_crop', 'cutmix', 'color_jitter', 'lighting', 'norm_stats',
            'match_channels', 'to_device', 'random_subset', 'set_arrays', 'resize_center_crop', 'val_transform',
            'val_arrays', 'accuracy', 'train_hard', 'result_path', 'run_key', 'train_job', 'iter_jobs', 'run_jobs',
-           'evaluate_set', 'evaluate_items', 'runs_frame', 'rded_batch_size', 'soft_label_params', 'shuffle_patches',
+           'runs_frame', 'evaluate_items', 'evaluate_set', 'rded_batch_size', 'soft_label_params', 'shuffle_patches',
            'load_teacher', 'train_soft', 'collect_results', 'json_log', 'coda_evaluate']
 
 # %% ../nbs/50_evaluate.ipynb #945b6bbf
@@ -379,11 +379,12 @@ def _data_desc(x, y, xv, yv, extra=None):
     return dict(train=dict(n=len(y), shape=list(x.shape), sha256=_sha(x, y)), val=dict(n=len(yv), shape=list(xv.shape), sha256=_sha(xv, yv)),
                 **(extra or {}))
 
-# %% ../nbs/50_evaluate.ipynb #c4672b6c
+# %% ../nbs/50_evaluate.ipynb #a0e5be19
 def _train_for(train, seed, classes, size):
     if callable(train): return train(seed)
     return (*set_arrays(train, classes, size), {})
 
+# %% ../nbs/50_evaluate.ipynb #1119cdd9
 @contextmanager
 def _threads(n):
     "Context: torch uses `n` CPU threads inside (None: leave as is)."
@@ -392,6 +393,7 @@ def _threads(n):
     try: yield
     finally: torch.set_num_threads(old)
 
+# %% ../nbs/50_evaluate.ipynb #c91b1892
 def train_job(job:dict, # one training: x, y, xv, yv, p, model, model_kw, seed, device, teacher
               threads:int|None=None, log=None) -> dict:
     "Build the network from the job's seed and train it; the unit that `run_jobs` runs in parallel."
@@ -403,6 +405,7 @@ def train_job(job:dict, # one training: x, y, xv, yv, p, model, model_kw, seed, 
         if job.get('teacher') is None: return train_hard(net, job['x'], job['y'], xv, job['yv'], p, job['seed'], job['device'], log)
         return train_soft(net, job['teacher'], job['x'], xv, job['yv'], {k: v for k, v in p.items() if k != 'teacher'}, job['seed'], job['device'], log)
 
+# %% ../nbs/50_evaluate.ipynb #76fbf497
 def iter_jobs(jobs:list,         # dicts for `train_job`
               n_jobs:int=1,      # parallel processes (joblib/loky), one torch thread each; 1: in this process
               threads:int|None=None, # torch threads per training (default: 1 in workers, unchanged in-process)
@@ -415,35 +418,31 @@ def iter_jobs(jobs:list,         # dicts for `train_job`
     par = Parallel(n_jobs=n_jobs, backend='loky', return_as='generator')
     yield from tqdm(par(delayed(train_job)(j, threads or 1) for j in jobs), total=len(jobs), desc=desc, disable=not progress)
 
+# %% ../nbs/50_evaluate.ipynb #12823ce9
 def run_jobs(jobs:list, n_jobs:int=1, threads:int|None=None, log=None, progress:bool=False, desc:str='training') -> list:
     "Every job's result, in order; the parallel results equal the sequential ones."
     return list(iter_jobs(jobs, n_jobs, threads, log, progress, desc))
 
-def evaluate_set(train,                  # training set, or a function seed → (x, y, info)
-                 val:tuple,              # validation (x, y) uint8 arrays, e.g. from `val_arrays`
-                 model:str='ConvNet-3',  # network name (`coda.models.get_model`)
-                 seeds=(0, 1, 2),        # one run per seed
-                 set_name:str='set',     # name of the training set in the results
-                 out=None,               # results folder (None: keep nothing on disk)
-                 ipc:int|None=None,      # images per class (default: from the training labels)
-                 epochs:int|None=None, eval_every:int|None=None, # CPU overrides, recorded
-                 classes=None,           # class list of the target dataset (folder sets)
-                 device=None, force:bool=False, log=None,
-                 model_kw:dict|None=None, # extra arguments of the network (recorded and keyed)
-                 teacher=None,           # a teacher (module or checkpoint path): RDED soft-label protocol instead of hard labels
-                 protocol:str='hard',    # 'authors' (their test/train.py), 'hard' (ours) or 'dc' (offline); a teacher means 'soft-rded'
-                 n_jobs:int=1,           # trainings in parallel processes (one torch thread each)
-                 threads:int|None=None,  # torch threads per training
-                 progress:bool=False,    # tqdm over the trainings
-                 dataset=None,           # the validation dataset (its name, split and root go into each result's provenance)
-                 **overrides) -> pd.DataFrame:
-    "Train and score `model` on a set for each seed; one row per seed (resumable when `out` is given)."
-    xv, yv = val
-    fixed = None if callable(train) else _train_for(train, 0, classes, xv.shape[1])   # a fixed set is loaded once
-    items = [dict(set=set_name, seed=s, data=(train(s) if callable(train) else fixed), ipc=ipc) for s in seeds]
-    return evaluate_items(items, val, model, out, epochs, eval_every, device, force, log, model_kw, teacher, protocol,
-                          n_jobs, threads, progress, dataset, **overrides)
+# %% ../nbs/50_evaluate.ipynb #82b80cb9
+def runs_frame(rows:list) -> pd.DataFrame:
+    "Per-seed results as a DataFrame (the curve left out)."
+    cols = ['set', 'model', 'protocol', 'ipc', 'seed', 'best', 'best_epoch', 'last', 'epochs', 'epochs_protocol', 'n_val', 'wall_s']
+    return pd.DataFrame([{c: r.get(c) for c in cols} for r in rows], columns=cols)
 
+# %% ../nbs/50_evaluate.ipynb #6ea41bb3
+def _finished(fn, meta:dict, force:bool=False):
+    "The saved result of a job when its file holds the same key (and `force` is off), else None."
+    if fn is None or force or not Path(fn).exists(): return None
+    r = load_json(fn)
+    return r if r.get('key') == meta['key'] else None
+
+# %% ../nbs/50_evaluate.ipynb #f0ca0cee
+def _teacher_id(t):
+    "What identifies a teacher in a result key: its path and file hash, or its class and weights hash."
+    if isinstance(t, (str, Path)): return dict(path=str(t), sha256=hashlib.sha256(Path(t).read_bytes()).hexdigest())
+    return dict(cls=type(t).__name__, sha256=_sha(*[v.detach().cpu().numpy() for v in t.state_dict().values()]))
+
+# %% ../nbs/50_evaluate.ipynb #7b0353b7
 def _job(it, xv, yv, model, out, epochs, eval_every, device, model_kw, teacher, protocol, overrides):
     "The job of one item (set, seed, data) and where its result goes."
     x, y, info = it['data']; n_classes = int(yv.max()) + 1
@@ -461,6 +460,7 @@ def _job(it, xv, yv, model, out, epochs, eval_every, device, model_kw, teacher, 
                 epochs=p['epochs'], epochs_protocol=p['epochs_protocol'], n_val=len(yv), torch=torch.__version__, **({'model_kw': kw} if kw else {}))
     return job, meta, fn
 
+# %% ../nbs/50_evaluate.ipynb #053e5d68
 def evaluate_items(items:list,           # dicts: set (name), seed, data = (x, y, info), optional ipc
                    val:tuple, model:str='ConvNet-3', out=None, epochs=None, eval_every=None, device=None, force:bool=False,
                    log=None, model_kw=None, teacher=None, protocol:str='hard', n_jobs:int=1, threads=None, progress:bool=False,
@@ -486,21 +486,31 @@ def evaluate_items(items:list,           # dicts: set (name), seed, data = (x, y
             rows[i] = r
     return runs_frame(rows)
 
-def _finished(fn, meta:dict, force:bool=False):
-    "The saved result of a job when its file holds the same key (and `force` is off), else None."
-    if fn is None or force or not Path(fn).exists(): return None
-    r = load_json(fn)
-    return r if r.get('key') == meta['key'] else None
-
-def _teacher_id(t):
-    "What identifies a teacher in a result key: its path and file hash, or its class and weights hash."
-    if isinstance(t, (str, Path)): return dict(path=str(t), sha256=hashlib.sha256(Path(t).read_bytes()).hexdigest())
-    return dict(cls=type(t).__name__, sha256=_sha(*[v.detach().cpu().numpy() for v in t.state_dict().values()]))
-
-def runs_frame(rows:list) -> pd.DataFrame:
-    "Per-seed results as a DataFrame (the curve left out)."
-    cols = ['set', 'model', 'protocol', 'ipc', 'seed', 'best', 'best_epoch', 'last', 'epochs', 'epochs_protocol', 'n_val', 'wall_s']
-    return pd.DataFrame([{c: r.get(c) for c in cols} for r in rows], columns=cols)
+# %% ../nbs/50_evaluate.ipynb #8c356396
+def evaluate_set(train,                  # training set, or a function seed → (x, y, info)
+                 val:tuple,              # validation (x, y) uint8 arrays, e.g. from `val_arrays`
+                 model:str='ConvNet-3',  # network name (`coda.models.get_model`)
+                 seeds=(0, 1, 2),        # one run per seed
+                 set_name:str='set',     # name of the training set in the results
+                 out=None,               # results folder (None: keep nothing on disk)
+                 ipc:int|None=None,      # images per class (default: from the training labels)
+                 epochs:int|None=None, eval_every:int|None=None, # CPU overrides, recorded
+                 classes=None,           # class list of the target dataset (folder sets)
+                 device=None, force:bool=False, log=None,
+                 model_kw:dict|None=None, # extra arguments of the network (recorded and keyed)
+                 teacher=None,           # a teacher (module or checkpoint path): RDED soft-label protocol instead of hard labels
+                 protocol:str='hard',    # 'authors' (their test/train.py), 'hard' (ours) or 'dc' (offline); a teacher means 'soft-rded'
+                 n_jobs:int=1,           # trainings in parallel processes (one torch thread each)
+                 threads:int|None=None,  # torch threads per training
+                 progress:bool=False,    # tqdm over the trainings
+                 dataset=None,           # the validation dataset (its name, split and root go into each result's provenance)
+                 **overrides) -> pd.DataFrame:
+    "Train and score `model` on a set for each seed; one row per seed (resumable when `out` is given)."
+    xv, yv = val
+    fixed = None if callable(train) else _train_for(train, 0, classes, xv.shape[1])   # a fixed set is loaded once
+    items = [dict(set=set_name, seed=s, data=(train(s) if callable(train) else fixed), ipc=ipc) for s in seeds]
+    return evaluate_items(items, val, model, out, epochs, eval_every, device, force, log, model_kw, teacher, protocol,
+                          n_jobs, threads, progress, dataset, **overrides)
 
 # %% ../nbs/50_evaluate.ipynb #69f8542c
 def rded_batch_size(ipc:int, n_classes:int, n:int) -> int:
