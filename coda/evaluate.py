@@ -640,16 +640,16 @@ def json_log(path) -> callable:
 @cli_errors
 @cli_version
 def coda_evaluate(train:str=None,          # distilled set: a folder root/<class>/*.png (the set R or G)
-                  random:int=0,            # instead of a folder: a Random subset with this many images per class
+                  random:int=None,         # instead of a folder: a Random subset with this many images per class
                   dataset:str='offline',   # dataset spec: digits, fashion-mnist, offline, nette, woof, idc, imagenet-a..e, imagenet1k, folder
                   root:str=None,           # dataset root (the real train/val splits)
                   model:str='ConvNet-3',   # ConvNet-3, ConvNet-6, ResNetAP-10, ResNet-18, AlexNet, VGG11, ViT-B/16
                   seeds:str='0,1,2',       # comma-separated seeds
-                  epochs:int=0,            # override the protocol's epochs (0: protocol)
+                  epochs:int=None,         # override the protocol's epochs (default: the protocol's)
                   eval_every:int=1,        # validate every k epochs
-                  size:int=0,              # image side for training and validation (0: the validation split's native size)
+                  size:int=None,           # image side for training and validation (default: the validation split's native size)
                   val_split:str='val',     # split to score on ('val' or 'test')
-                  val_per_class:int=0,     # score on the first k validation images per class only (0: all)
+                  val_per_class:int=None,  # score on the first k validation images per class only (default: all)
                   out:str='results/evaluate', # results folder
                   name:str=None,           # set name in the results, a folder under --out (default: folder name or random-ipc<N>)
                   device:str=None,         # torch device (default cuda if available)
@@ -663,18 +663,18 @@ def coda_evaluate(train:str=None,          # distilled set: a folder root/<class
                   debug:bool=False,        # on an error, print its traceback too (not just one line)
                  ):
     "Train a network on a distilled folder (or a Random subset) and score it on the real validation split."
-    if (train is None) == (not random): raise UserError('give either a distilled folder (--train) or --random IPC, not both or neither')
-    for k, v, lo in [('random', random, 0), ('epochs', epochs, 0), ('eval_every', eval_every, 1), ('size', size, 0), ('val_per_class', val_per_class, 0)]:
-        check_range(k, v, lo)
+    if (train is None) == (random is None): raise UserError('give either a distilled folder (--train) or --random IPC, not both or neither')
+    for k, v in [('random', random), ('epochs', epochs), ('size', size), ('val_per_class', val_per_class)]: check_range(k, v, 1, optional=True)
+    check_range('eval_every', eval_every, 1)
     seed_list = parse_ints('seeds', seeds, lo=0); check(seed_list, f'seeds={seeds!r}: give at least one seed')
     check(model_key(model) in _MODELS, f"model={model!r}: unknown; known: {', '.join(MODEL_NAMES)}")
     check(protocol in ('authors', 'hard', 'dc'), f"protocol={protocol!r}: must be one of authors, hard, dc")
     if teacher is not None: protocol = 'soft-rded'
-    name = name or (f'random-ipc{random}' if random else Path(train).name)
+    name = name or (f'random-ipc{random}' if random is not None else Path(train).name)
     check_out_dir(safe_join(out, name, 'set name (--name)'), 'results folder (--out)'); _check_device(device)   # before any training
     if teacher is not None and not Path(teacher).is_file(): raise FileNotFoundError(f'teacher {teacher}: no such file')
     val_ds = load_dataset(dataset, root, val_split)
-    if random:
+    if random is not None:
         tr = load_dataset(dataset, root, 'train')
         check_same_classes(tr.classes, val_ds.classes, f'the train split of {dataset}', f'the {val_split} split')
     else:
@@ -682,14 +682,14 @@ def coda_evaluate(train:str=None,          # distilled set: a folder root/<class
         src = FolderDataset(train, split=None, classes=val_ds.classes)
     if val_per_class and isinstance(val_ds, FolderDataset):   # val_arrays opens these one by one: one channel count first
         val_ds.fixed_channels = val_ds.scan_channels([s for c in range(len(val_ds.classes)) for s in val_ds.sources(c)[:val_per_class]])
-    xv, yv = val_arrays(val_ds, size or None, val_per_class or None, **val_transform(protocol, size or None))
+    xv, yv = val_arrays(val_ds, size, val_per_class, **val_transform(protocol, size))
     if teacher is not None:                                    # read (and checked) before any training
         t = load_teacher(teacher, xv.shape[-1], int(yv.max()) + 1, xv.shape[1], arch=teacher_arch)
         if teacher_arch: teacher = t
-    if random:
+    if random is not None:
         if isinstance(tr, FolderDataset): tr.fixed_channels = xv.shape[-1]   # the subset in the validation split's channels
         src = lambda s: (lambda r: (r[0], r[1], dict(sources=r[2], selection_seed=s)))(random_subset(tr, random, s, xv.shape[1]))
-    df = evaluate_set(src, (xv, yv), model, seed_list, name, out, ipc=random or None, epochs=epochs or None, eval_every=eval_every,
+    df = evaluate_set(src, (xv, yv), model, seed_list, name, out, ipc=random, epochs=epochs, eval_every=eval_every,
                       classes=val_ds.classes, device=device, force=force, teacher=teacher, progress=not quiet,
                       log=json_log(log or result_path(out, name, model, 0).parent/'log.jsonl'),
                       protocol='hard' if protocol == 'soft-rded' else protocol, dataset=val_ds)
