@@ -4,15 +4,14 @@
 
 # %% ../nbs/40_align.ipynb #8a4a803d
 from __future__ import annotations
-import os, csv, contextlib, inspect, typing
+import os, csv, contextlib
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, torch
 from torch import nn
 from fastcore.basics import patch
-from fastcore.script import call_parse, Param
-from fastcore.docments import docments
-from .core import item_seed, atomic_path, save_png, save_json, load_json, lanczos_resize
+from fastcore.script import call_parse
+from .core import item_seed, atomic_path, save_png, lanczos_resize
 from .core import UserError, check, check_range, check_choice, safe_join, cli_errors, cli_version, params_cli
 from .stage import claim, read_record, upstream_key, Digests, model_id, provenance, check_out_dir, item_rel, item_path, latents_path
 
@@ -25,6 +24,7 @@ __all__ = ['FORMS', 'SDXL_ID', 'SDXL_VAE_ID', 'DTYPES', 'KEYED', 'MANIFEST_COLS'
 # %% ../nbs/40_align.ipynb #89cf0ab7
 FORMS = ('paper', 'reference')
 
+# %% ../nbs/40_align.ipynb #a85586cf
 def predicted_x0(z, # noisy latent z_t
                  eps, # noise prediction at z_t
                  alpha_bar, # ᾱ_t (float or broadcastable tensor)
@@ -32,6 +32,7 @@ def predicted_x0(z, # noisy latent z_t
     "Eq. 4: the clean latent implied by the noise prediction `eps` at `z`."
     return (z - (1 - alpha_bar)**0.5 * eps) / alpha_bar**0.5
 
+# %% ../nbs/40_align.ipynb #60ba2d3b
 def align_weight(gamma:float, # alignment strength γ
                  sigma:float=None, # the step's scheduler sigma σ_i (needed by the reference form)
                  form:str='paper', # 'paper' (Eq. 7) or 'reference' (the authors' code)
@@ -80,6 +81,7 @@ def guided_steps(timesteps, # the timesteps of the run, in execution order
     cut = ts[min(int(n * guide_percent), n - 1)]
     return sum(t > cut for t in ts)
 
+# %% ../nbs/40_align.ipynb #afde343c
 def pis_of(timesteps, guide_percent:float) -> int:
     "The PIS that `guide_percent` amounts to on `timesteps`."
     return len(timesteps) - guided_steps(timesteps, guide_percent=guide_percent)
@@ -258,6 +260,7 @@ class GenerationParams:
 # %% ../nbs/40_align.ipynb #e9fa925a
 KEYED = ('gamma', 'pis', 'guide_percent', 'form', 'steps', 'cfg', 'size', 'seed', 'batch_size', 'negative_prompt')
 
+# %% ../nbs/40_align.ipynb #0bcb1f19
 @patch
 def key(self:GenerationParams) -> dict:
     "The sampler's settings, as `generate.json` records them (the dtype and the model enter the key by `generation_key`)."
@@ -314,6 +317,7 @@ def load_pipeline(model:str=SDXL_ID, # hub id or local folder of an SDXL pipelin
 # %% ../nbs/40_align.ipynb #570d0338
 MANIFEST_COLS = ('class_index', 'class_name', 'prompt', 'j')
 
+# %% ../nbs/40_align.ipynb #20e3e00a
 def read_discovery(disc, # discovery folder
                   ) -> list[dict]:
     "The manifest rows of a discovery folder, sorted by (class_index, j), with ints parsed; refuses an empty or foreign one, or unsafe class names."
@@ -343,6 +347,7 @@ def shard_batches(tasks:list, # all tasks, in canonical order
 OUT_COLS = ['class_index', 'class_name', 'j', 'seed', 'gamma', 'pis', 'guide_percent', 'n_guided', 'steps', 'form',
             'cfg', 'source', 'row', 'ref_image', 'image']
 
+# %% ../nbs/40_align.ipynb #bcbe2e0c
 def _out_rows(tasks, p:GenerationParams, n_guided):
     "One output-manifest row per task."
     return [dict(class_index=t['class_index'], class_name=t['class_name'], j=t['j'],

@@ -5,7 +5,6 @@
 # %% ../nbs/40a_backbones.ipynb #d4498521
 from __future__ import annotations
 import contextlib
-import torch
 from .align import aligned
 
 # %% auto #0

@@ -26,10 +26,12 @@ def _umask() -> int:
     m = os.umask(0o022); os.umask(m)
     return m
 
+# %% ../nbs/00_core.ipynb #20b5c82c
 def file_mode() -> int:
     "The mode a new file gets under the umask (0o644 under umask 022)."
     return 0o666 & ~_umask()
 
+# %% ../nbs/00_core.ipynb #d1ad40d2
 @contextlib.contextmanager
 def atomic_path(path, # final file name
                ):
@@ -44,11 +46,6 @@ def atomic_path(path, # final file name
         if os.path.exists(tmp): os.remove(tmp)
 
 # %% ../nbs/00_core.ipynb #0012dcd4
-def save_json(obj, path):
-    "Write `obj` as indented JSON to `path` atomically."
-    with atomic_path(path) as t: t.write_text(json.dumps(obj, indent=1, sort_keys=True, default=_jsonable))
-    return Path(path)
-
 def _jsonable(o):
     if isinstance(o, (np.integer,)): return int(o)
     if isinstance(o, (np.floating,)): return float(o)
@@ -56,6 +53,13 @@ def _jsonable(o):
     if isinstance(o, Path): return str(o)
     raise TypeError(f'cannot write {type(o).__name__} to JSON')
 
+# %% ../nbs/00_core.ipynb #20760bb4
+def save_json(obj, path):
+    "Write `obj` as indented JSON to `path` atomically."
+    with atomic_path(path) as t: t.write_text(json.dumps(obj, indent=1, sort_keys=True, default=_jsonable))
+    return Path(path)
+
+# %% ../nbs/00_core.ipynb #9d77a636
 def load_json(path):
     "Read JSON from `path`."
     return json.loads(Path(path).read_text())
@@ -67,6 +71,7 @@ def save_npy(arr, path):
         with open(t, 'wb') as f: np.save(f, np.asarray(arr))
     return Path(path)
 
+# %% ../nbs/00_core.ipynb #20f8ea79
 def save_png(img, path):
     "Write a PIL image as PNG atomically."
     with atomic_path(path) as t: img.save(t, format='PNG')
@@ -77,6 +82,7 @@ def stable_hash(obj) -> str:
     "SHA-256 of the canonical (sorted-key) JSON of `obj`."
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=_jsonable).encode()).hexdigest()
 
+# %% ../nbs/00_core.ipynb #483f4568
 def short_hash(obj, n:int=10) -> str:
     "The first `n` hex digits of `stable_hash(obj)`."
     return stable_hash(obj)[:n]
@@ -106,6 +112,7 @@ def common_channels(modes) -> int:
     "The one channel count of images with these PIL modes: 1 if every mode is grey, else 3."
     return 1 if all(m in GREY_MODES for m in modes) else 3
 
+# %% ../nbs/00_core.ipynb #7263ef80
 def to_channels(img:Image.Image, c:int) -> Image.Image:
     "`img` as 8-bit `L` (`c`=1) or `RGB` (`c`=3), through `to_8bit`."
     img, want = to_8bit(img), {1: 'L', 3: 'RGB'}[c]
@@ -119,6 +126,7 @@ def lanczos_resize(img:Image.Image, # input image
     size = (size, size) if isinstance(size, int) else tuple(size)
     return img if img.size == size else img.resize(size, Image.LANCZOS)
 
+# %% ../nbs/00_core.ipynb #16774163
 def to_rgb(img:Image.Image) -> Image.Image:
     "Convert any PIL mode to RGB (16-bit scaled, alpha dropped)."
     return to_channels(img, 3)
@@ -127,6 +135,7 @@ def to_rgb(img:Image.Image) -> Image.Image:
 class UserError(ValueError):
     "A mistake in what the user gave (a parameter, a path, a file): console scripts print it as one line and exit 2."
 
+# %% ../nbs/00_core.ipynb #d7bccd8a
 def check(cond, msg:str):
     "Raise `UserError(msg)` unless `cond`."
     if not cond: raise UserError(msg)
@@ -134,10 +143,12 @@ def check(cond, msg:str):
 # %% ../nbs/00_core.ipynb #90af5899
 def _show(v): return repr(v) if isinstance(v, str) else str(v)
 
+# %% ../nbs/00_core.ipynb #348e75a8
 def _bounds(lo, hi) -> str:
     if lo is not None and hi is not None: return f' in [{_show(lo)}, {_show(hi)}]'
     return f' ≥ {_show(lo)}' if lo is not None else f' ≤ {_show(hi)}' if hi is not None else ''
 
+# %% ../nbs/00_core.ipynb #134aa733
 def check_range(name:str,            # the parameter's name, as the user types it
                 value,               # its value
                 lo=None, hi=None,    # inclusive bounds (None: unbounded)
@@ -158,6 +169,7 @@ def check_choice(name:str, value, choices):
     if value not in choices: raise UserError(f"{name}={_show(value)}: must be one of {', '.join(map(str, choices))}")
     return value
 
+# %% ../nbs/00_core.ipynb #f29234b8
 def parse_ints(name:str, text, lo=None) -> list:
     "The integers of a comma-separated list (blanks skipped), each at least `lo`."
     try: vals = [int(t) for t in str(text).split(',') if t.strip()]
@@ -178,14 +190,16 @@ def safe_join(root,               # the folder the name must stay in
     return Path(root)/s
 
 # %% ../nbs/00_core.ipynb #a0485d5b
-USER_ERRORS = (UserError, FileNotFoundError, NotADirectoryError, PermissionError)
-
 def _in_cli(f) -> bool:
     "Whether `f` itself runs as the console script (`call_parse` parsed sys.argv for it, or the script is named after it), not as a Python call."
     try: from fastcore.script import _cli_func
     except ImportError: _cli_func = None
     return (_cli_func is not None and _cli_func.get() is f) or Path(sys.argv[0]).name == f.__name__
 
+# %% ../nbs/00_core.ipynb #7d2cbc42
+USER_ERRORS = (UserError, FileNotFoundError, NotADirectoryError, PermissionError)
+
+# %% ../nbs/00_core.ipynb #70cfa4ea
 def cli_errors(func):
     "Console-script wrapper (under `@call_parse`): a user error prints `prog: error: msg` and exits 2; traceback with `--debug`."
     @functools.wraps(func)
@@ -207,6 +221,7 @@ def coda_version() -> str:
     except importlib.metadata.PackageNotFoundError:
         import coda; return coda.__version__
 
+# %% ../nbs/00_core.ipynb #6142442d
 def cli_version(func):
     "Give a console script a `--version` flag (argparse's version action: it prints `coda <version>` and exits, before other checks)."
     from fastcore.script import Param

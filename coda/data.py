@@ -14,7 +14,7 @@ from .core import lanczos_resize, to_8bit, to_channels, common_channels, UserErr
 
 # %% auto #0
 __all__ = ['PKG_DIR', 'CLASS_DIR', 'SPECS', 'DIGIT_CLASSES', 'FMNIST_FILES', 'FMNIST_NAMES', 'IMG_EXTS', 'read_list',
-           'imagenet_names', 'class_prompt', 'Spec', 'places_prompt', 'get_spec', 'ImageDataset', 'ArrayDataset',
+           'class_prompt', 'imagenet_names', 'Spec', 'places_prompt', 'get_spec', 'ImageDataset', 'ArrayDataset',
            'load_digits_dataset', 'fmnist_dirs', 'read_idx', 'find_fashion_mnist', 'load_fashion_mnist',
            'FolderDataset', 'load_dataset', 'Subsample', 'subsample', 'check_counts', 'check_same_classes']
 
@@ -27,13 +27,15 @@ def read_list(fn) -> list:
     p = Path(fn) if Path(fn).is_absolute() else CLASS_DIR/fn
     return [l.strip() for l in p.read_text().splitlines() if l.strip()]
 
-def imagenet_names() -> dict:
-    "WNID → human-readable ImageNet class name."
-    return dict(zip(read_list('class_indices.txt'), read_list('class_names.txt')))
-
+# %% ../nbs/10_data.ipynb #99fa2696
 def class_prompt(name:str) -> str:
     "The text prompt of a class: its name before the first comma."
     return name.split(',')[0].strip()
+
+# %% ../nbs/10_data.ipynb #566313c2
+def imagenet_names() -> dict:
+    "WNID → human-readable ImageNet class name."
+    return dict(zip(read_list('class_indices.txt'), read_list('class_names.txt')))
 
 # %% ../nbs/10_data.ipynb #f5310f5b
 @dataclass
@@ -43,16 +45,18 @@ class Spec:
     classes:list
     prompts:list
 
+# %% ../nbs/10_data.ipynb #a4f9e456
+def places_prompt(name:str) -> str:
+    "Prompt of a Places365 category folder name."
+    return name.split('-')[0].replace('_', ' ').strip()
+
+# %% ../nbs/10_data.ipynb #6312d800
 _IMAGENET_SPECS = {'nette': 'class_nette.txt', 'woof': 'class_woof.txt', 'idc': 'class_IDC.txt',
     'imagenet-a': 'imagenet-a.txt', 'imagenet-b': 'imagenet-b.txt', 'imagenet-c': 'imagenet-c.txt',
     'imagenet-d': 'imagenet-d.txt', 'imagenet-e': 'imagenet-e.txt', 'imagenet100': 'class100.txt',
     'imagenet1k': 'class_indices.txt'}
 _PLACES_SPECS = {'places365-10': 'places_first10.txt', 'places365': 'places365.txt'}
 SPECS = sorted(_IMAGENET_SPECS) + sorted(_PLACES_SPECS)
-
-def places_prompt(name:str) -> str:
-    "Prompt of a Places365 category folder name."
-    return name.split('-')[0].replace('_', ' ').strip()
 
 def get_spec(name:str) -> Spec:
     "The `Spec` of a named benchmark subset."
@@ -127,6 +131,14 @@ class ArrayDataset(ImageDataset):
         return (x[..., None] if x.ndim == 3 else x), self.labels[rows].astype(np.int64)
 
 # %% ../nbs/10_data.ipynb #74626ab1
+def _is_test(split):
+    if split not in ('train', 'val', 'test'): raise UserError(f"unknown split {split!r}: use 'train', 'val' or 'test'")
+    return split != 'train'
+
+# %% ../nbs/10_data.ipynb #23c6f23d
+def _split_name(split): return 'train' if split == 'train' else 'test'
+
+# %% ../nbs/10_data.ipynb #ee72cbdc
 DIGIT_CLASSES = [str(i) for i in range(10)]
 
 def load_digits_dataset(split:str='train') -> ArrayDataset:
@@ -140,17 +152,12 @@ def load_digits_dataset(split:str='train') -> ArrayDataset:
     return ArrayDataset('digits', _split_name(split), x[keep], d.target[keep], DIGIT_CLASSES,
                         [f'a handwritten digit {c}' for c in DIGIT_CLASSES])
 
-def _is_test(split):
-    if split not in ('train', 'val', 'test'): raise UserError(f"unknown split {split!r}: use 'train', 'val' or 'test'")
-    return split != 'train'
-
-def _split_name(split): return 'train' if split == 'train' else 'test'
-
-# %% ../nbs/10_data.ipynb #51c4b308
+# %% ../nbs/10_data.ipynb #31f331d7
 FMNIST_FILES = {'train': ('train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz'),
                 'test': ('t10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz')}
 FMNIST_NAMES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot']
 
+# %% ../nbs/10_data.ipynb #8fe92017
 def fmnist_dirs() -> list:
     "Where Fashion-MNIST is looked for, in order: `$CODA_FASHION_MNIST`, `$CODA_DATA/fashion-mnist`, Debian's folder, `data/fashion-mnist`.\n\n    `CODA_NO_FASHION_MNIST=1` hides it (the digits path a newcomer without it gets; CI runs the suite both ways)."
     if os.environ.get('CODA_NO_FASHION_MNIST'): return []
@@ -158,6 +165,7 @@ def fmnist_dirs() -> list:
     return [d for d in [os.environ.get('CODA_FASHION_MNIST', ''), str(Path(env)/'fashion-mnist') if env else '',
                         '/usr/share/datasets/fashion-mnist', str(PKG_DIR.parent/'data'/'fashion-mnist')] if d]
 
+# %% ../nbs/10_data.ipynb #1d091729
 def read_idx(fn) -> np.ndarray:
     "Read an IDX file (optionally gzipped) into a numpy array."
     op = gzip.open if str(fn).endswith('.gz') else open
@@ -180,6 +188,7 @@ def find_fashion_mnist(root=None) -> Path:
     raise FileNotFoundError(f"Fashion-MNIST not found: looked for {', '.join(need)} in {', '.join(map(str, cands))}. "
         "On Debian: `apt-get install dataset-fashion-mnist`; or put the four files in a folder and pass it as root.")
 
+# %% ../nbs/10_data.ipynb #f84e8d64
 def load_fashion_mnist(split:str='train', root=None) -> ArrayDataset:
     "Fashion-MNIST (28×28 grey) from the IDX files as an `ArrayDataset`."
     d, s = find_fashion_mnist(root), ('test' if _is_test(split) else 'train')
@@ -257,6 +266,7 @@ class Subsample(ImageDataset):
     @property
     def key(self): return dict(super().key, base=self.ds.key, n=self.n, seed=self.seed)
 
+# %% ../nbs/10_data.ipynb #99970950
 def subsample(ds:ImageDataset, n:int|None, seed:int=0) -> ImageDataset:
     "`ds` itself if `n` is None, else `Subsample(ds, n, seed)`."
     return ds if n is None else Subsample(ds, n, seed)
@@ -277,6 +287,7 @@ def check_counts(ds:ImageDataset, ipc:int, allow_fewer:bool=False,
 # %% ../nbs/10_data.ipynb #03fadbe2
 def _some(names, k=5): return ', '.join(map(repr, names[:k])) + (f', … ({len(names)} in all)' if len(names) > k else '')
 
+# %% ../nbs/10_data.ipynb #f0fe65c0
 def check_same_classes(a:list, b:list,                 # two class lists
                        a_what:str='the training set',  # what each list belongs to, for the message
                        b_what:str='the validation split'):

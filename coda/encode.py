@@ -27,6 +27,7 @@ def _to_unit(img:Image.Image, size, rgb:bool) -> np.ndarray:
     a = np.asarray(img, dtype=np.float32) / 127.5 - 1
     return a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
 
+# %% ../nbs/20_encode.ipynb #f8259c45
 class PixelEncoder:
     "Pixels as features: C×H×W floats in [−1, 1], one channel count for all images."
     def __init__(self, size:int|None=None, rgb:bool=False): self.size, self.rgb = size, rgb
@@ -39,8 +40,6 @@ class PixelEncoder:
         return np.stack([_to_unit(to_channels(im, c), self.size, False) for im in imgs])
 
 # %% ../nbs/20_encode.ipynb #98437d07
-_HUB_ID = re.compile(r'^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$')
-
 def hub_online(timeout:float=3.0) -> bool:
     "Whether the Hugging Face hub (HF_ENDPOINT) accepts a connection within `timeout` s; False with HF_HUB_OFFLINE=1."
     from huggingface_hub import constants
@@ -51,6 +50,7 @@ def hub_online(timeout:float=3.0) -> bool:
     except OSError: return False
     return True
 
+# %% ../nbs/20_encode.ipynb #c85ca2bf
 def _hub_errors():
     errs = [OSError, ValueError]
     for mod, name in [('huggingface_hub.errors', 'HfHubHTTPError'), ('httpx', 'HTTPError'), ('requests', 'RequestException')]:
@@ -58,7 +58,11 @@ def _hub_errors():
         except (ImportError, AttributeError): pass
     return tuple(errs)
 
+# %% ../nbs/20_encode.ipynb #0107682f
 def _first(e): return (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+
+# %% ../nbs/20_encode.ipynb #cc76d68a
+_HUB_ID = re.compile(r'^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$')
 
 def load_pretrained(cls,              # a class with `from_pretrained` (AutoencoderKL, a pipeline, a transformers model)
                     name,             # a local folder or a hub id
@@ -83,17 +87,20 @@ def load_pretrained(cls,              # a class with `from_pretrained` (Autoenco
 # %% ../nbs/20_encode.ipynb #77fcacfb
 SDXL_VAE = 'madebyollin/sdxl-vae-fp16-fix'
 
+# %% ../nbs/20_encode.ipynb #8662d47b
 def model_folder(name):
     "What `from_pretrained` is given for `name`: the built-in 'tiny' is `coda.tiny.tiny_folder()` (a saved pipeline), any other name itself."
     if str(name) != 'tiny': return name
     from coda.tiny import tiny_folder
     return tiny_folder()
 
+# %% ../nbs/20_encode.ipynb #f8e1799f
 def _vae_folder(vae):
     "The folder an `AutoencoderKL` is loaded from: `vae/` inside a whole pipeline's folder, else the folder (or hub id) itself."
     p = Path(vae)
     return p/'vae' if (p/'vae'/'config.json').exists() else vae
 
+# %% ../nbs/20_encode.ipynb #263f4ed7
 def load_vae(vae=SDXL_VAE, # hub id, folder (of a VAE or a whole pipeline), 'tiny' (the tiny pipeline's own), or an AutoencoderKL
              dtype=None, device=None, local_files_only:bool=False):
     "An `AutoencoderKL` from a hub id or a folder (or pass one through)."
@@ -137,6 +144,7 @@ class VAEEncoder:
 # %% ../nbs/20_encode.ipynb #980462a6
 CLIP_MEAN, CLIP_STD = np.array([0.48145466, 0.4578275, 0.40821073]), np.array([0.26862954, 0.26130258, 0.27577711])
 
+# %% ../nbs/20_encode.ipynb #af8f407a
 def _clip_pixels(img, size):
     img = to_rgb(img); w, h = img.size; s = size / min(w, h)
     img = img.resize((max(size, round(w*s)), max(size, round(h*s))), Image.BICUBIC)
@@ -144,6 +152,7 @@ def _clip_pixels(img, size):
     a = np.asarray(img.crop((l, t, l+size, t+size)), np.float32) / 255
     return ((a - CLIP_MEAN) / CLIP_STD).astype(np.float32).transpose(2, 0, 1)
 
+# %% ../nbs/20_encode.ipynb #b48f30da
 class CLIPEncoder:
     "CLIP image embeddings (`image_embeds`) from a hub id, a folder or a built model."
     channels = 3
@@ -183,12 +192,14 @@ def _open_all(ds, srcs):
         except Exception as e: bad.append((s, f'{type(e).__name__}: {e}'))
     return ok, bad
 
+# %% ../nbs/20_encode.ipynb #7c0cb1c1
 def _for_encoder(encoder, ds, imgs) -> list:
     "The images as `encoder` gets them: in the dataset's one channel count, unless the encoder fixes its own."
     if getattr(encoder, 'channels', None) is not None: return imgs
     c = ds.channels
     return [to_channels(im, c) for im in imgs]
 
+# %% ../nbs/20_encode.ipynb #95b63afe
 def encode_sources(encoder, ds, srcs) -> np.ndarray:
     "Encode the given sources of `ds` (all must be readable)."
     ok, bad = _open_all(ds, srcs)
@@ -201,6 +212,7 @@ def _read(f) -> dict|None:
     try: return load_json(f)
     except (FileNotFoundError, ValueError): return None
 
+# %% ../nbs/20_encode.ipynb #f9bc412e
 class LatentCache:
     "Per-class feature files of one (dataset, encoder, dtype): resumable, keyed, and each class checked against its images' bytes."
     def __init__(self, ds, encoder, root='data/cache', # a cache folder, or a folder of cache folders
@@ -219,6 +231,7 @@ def paths(self:LatentCache, ci:int):
     "The feature file and manifest of class `ci`."
     return self.dir/class_file(ci, 'npy'), self.dir/class_file(ci, 'json')
 
+# %% ../nbs/20_encode.ipynb #5dbb42e3
 @patch
 def content(self:LatentCache, ci:int) -> list:
     "`[name, sha256]` of each source of class `ci` (files rehashed only where their stat changed since the class was encoded)."
@@ -227,6 +240,7 @@ def content(self:LatentCache, ci:int) -> list:
         self._content[ci] = (source_digests(self.ds, self.ds.sources(ci), dg), dg.stamps)
     return self._content[ci][0]
 
+# %% ../nbs/20_encode.ipynb #9323caad
 @patch
 def content_key(self:LatentCache, ci:int) -> str:
     "The digest of class `ci`'s images (names and bytes): what its features, and runs made from them, depend on."
@@ -257,6 +271,7 @@ def _drop(self:LatentCache, ci:int, parts:bool=False):
     if parts:
         for p in self.dir.glob(f'{class_stem(ci)}.part*'): p.unlink(missing_ok=True)
 
+# %% ../nbs/20_encode.ipynb #dff92b74
 @patch
 def _join(self:LatentCache, ci:int, n_parts:int):
     "Join the part files of class `ci` into one `.npy` (written atomically) and its manifest."
@@ -296,6 +311,7 @@ def encode_class(self:LatentCache, ci:int, progress:bool=True):
     src = {n: s for (n, _), s in zip(self.content(ci), self.ds.sources(ci))}   # names → this dataset's own sources
     return np.load(f, mmap_mode='r'), [src[n] for n in man['sources']]
 
+# %% ../nbs/20_encode.ipynb #2b825ccf
 @patch
 def encode_all(self:LatentCache, classes=None, progress:bool=True):
     "Encode every class (or the given ones); return lists of features and sources."

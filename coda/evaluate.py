@@ -20,9 +20,9 @@ from .models import get_model, model_key
 # %% auto #0
 __all__ = ['OFFLINE_WIDTH', 'PROTOCOLS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'epochs_for_ipc', 'hard_label_params', 'authors_params',
            'dc_params', 'protocol_params', 'random_resized_crop', 'cutmix', 'color_jitter', 'lighting', 'norm_stats',
-           'match_channels', 'to_device', 'set_arrays', 'random_subset', 'resize_center_crop', 'val_transform',
+           'match_channels', 'to_device', 'random_subset', 'set_arrays', 'resize_center_crop', 'val_transform',
            'val_arrays', 'accuracy', 'train_hard', 'result_path', 'run_key', 'train_job', 'iter_jobs', 'run_jobs',
-           'evaluate_set', 'evaluate_items', 'runs_frame', 'rded_batch_size', 'soft_label_params', 'shuffle_patches',
+           'runs_frame', 'evaluate_items', 'evaluate_set', 'rded_batch_size', 'soft_label_params', 'shuffle_patches',
            'load_teacher', 'train_soft', 'collect_results', 'json_log', 'coda_evaluate']
 
 # %% ../nbs/50_evaluate.ipynb #945b6bbf
@@ -107,6 +107,7 @@ def _rrc_boxes(n, h, w, scale, ratio, g):
     y0 = (torch.rand(n, generator=g) * (h - bh + 1)).floor()
     return x0, y0, bw, bh
 
+# %% ../nbs/50_evaluate.ipynb #12a49d25
 def random_resized_crop(x:torch.Tensor,     # float images N×C×H×W
                         size:int,           # output side
                         scale=(0.5, 1.0),   # range of the crop's area fraction
@@ -126,6 +127,13 @@ def random_resized_crop(x:torch.Tensor,     # float images N×C×H×W
     return F.grid_sample(x, grid, mode='bilinear', padding_mode='border', align_corners=False)
 
 # %% ../nbs/50_evaluate.ipynb #315a8849
+def _beta(b, g):
+    "Beta(b, b) from a seeded generator (uniform for b = 1)."
+    if b == 1: return float(torch.rand(1, generator=g))
+    s = torch.randint(2**31 - 1, (1,), generator=g).item()
+    return float(np.random.default_rng(s).beta(b, b))
+
+# %% ../nbs/50_evaluate.ipynb #1d5bb78d
 def cutmix(x:torch.Tensor,       # images N×C×H×W (not modified)
            beta:float=1.0,       # Beta(β, β) for λ
            g:torch.Generator|None=None,
@@ -140,15 +148,10 @@ def cutmix(x:torch.Tensor,       # images N×C×H×W (not modified)
     out = x.clone(); out[:, :, y1:y2, x1:x2] = x[perm, :, y1:y2, x1:x2]
     return out, perm, 1 - (y2 - y1)*(x2 - x1)/(h*w)
 
-def _beta(b, g):
-    "Beta(b, b) from a seeded generator (uniform for b = 1)."
-    if b == 1: return float(torch.rand(1, generator=g))
-    s = torch.randint(2**31 - 1, (1,), generator=g).item()
-    return float(np.random.default_rng(s).beta(b, b))
-
 # %% ../nbs/50_evaluate.ipynb #feb89e32
 def _gray(x): return 0.299*x[:, :1] + 0.587*x[:, 1:2] + 0.114*x[:, 2:3]
 
+# %% ../nbs/50_evaluate.ipynb #674a8d3c
 def color_jitter(x:torch.Tensor,     # [0, 1] RGB images N×3×H×W
                  strength:float=0.4, # brightness, contrast and saturation factors from U(−strength, strength)
                  g:torch.Generator|None=None,
@@ -163,9 +166,11 @@ def color_jitter(x:torch.Tensor,     # [0, 1] RGB images N×3×H×W
         x = x + alpha[rows, op].view(n, 1, 1, 1)*(target[op, rows] - x)   # img.lerp(target, α)
     return x
 
+# %% ../nbs/50_evaluate.ipynb #d0e2f22d
 _EIGVAL = (0.2175, 0.0188, 0.0045)
 _EIGVEC = ((-0.5675, 0.7192, 0.4009), (-0.5808, -0.0045, -0.8140), (-0.5836, -0.6948, 0.4203))
 
+# %% ../nbs/50_evaluate.ipynb #939397fd
 def lighting(x:torch.Tensor, # [0, 1] RGB images N×3×H×W
              std:float=0.1,  # std of the PCA coefficients α
              g:torch.Generator|None=None,
@@ -181,6 +186,7 @@ def norm_stats(c:int) -> tuple:
     "Mean and std used to normalise `c`-channel inputs."
     return (IMAGENET_MEAN, IMAGENET_STD) if c == 3 else ((0.5,)*c, (0.5,)*c)
 
+# %% ../nbs/50_evaluate.ipynb #5ee878e7
 def match_channels(x:np.ndarray, c:int) -> np.ndarray:
     "Convert `N×H×W×C'` uint8 images to `c` channels (grey ↔ RGB)."
     if x.ndim == 3: x = x[..., None]
@@ -189,34 +195,25 @@ def match_channels(x:np.ndarray, c:int) -> np.ndarray:
     if x.shape[-1] == 1: return np.repeat(x, c, -1)
     raise ValueError(f'cannot convert {x.shape[-1]}-channel images to {c} channels')
 
+# %% ../nbs/50_evaluate.ipynb #40cad20b
 def to_device(x:np.ndarray, device='cpu') -> torch.Tensor:
     "`N×H×W×C` uint8 array → `N×C×H×W` uint8 tensor on `device`."
     x = np.ascontiguousarray(x)
     if not x.flags.writeable: x = x.copy()   # a read-only array (e.g. a cached one) would make torch warn
     return torch.from_numpy(x).permute(0, 3, 1, 2).contiguous().to(device)
 
+# %% ../nbs/50_evaluate.ipynb #d94cab44
 def _prep(xb, mean, std):
     "uint8 batch → normalised float."
     m, s = torch.tensor(mean, device=xb.device).view(1, -1, 1, 1), torch.tensor(std, device=xb.device).view(1, -1, 1, 1)
     return (xb.float()/255 - m)/s
 
 # %% ../nbs/50_evaluate.ipynb #96e7198b
-def set_arrays(train,           # folder path, ImageDataset or (x, y)
-               classes=None,    # class list of the target dataset (for a folder)
-               size:int|None=None, # resize to this side (Lanczos)
-              ) -> tuple:
-    "A training set as (uint8 N×H×W×C, int64 labels)."
-    if isinstance(train, (str, Path)): train = FolderDataset(train, split=None, classes=classes)
-    if isinstance(train, ImageDataset): return train.to_arrays(size)
-    x, y = train
-    if size and x.shape[1] != size:
-        x = np.stack([np.asarray(lanczos_resize(_pil(a), size)) for a in x])
-    return (x[..., None] if x.ndim == 3 else x), np.asarray(y, np.int64)
-
 def _pil(a):
     from PIL import Image
     return Image.fromarray(a[..., 0] if a.ndim == 3 and a.shape[-1] == 1 else a)
 
+# %% ../nbs/50_evaluate.ipynb #484ee75c
 def random_subset(ds:ImageDataset, # the real training split
                   ipc:int,          # images per class
                   seed:int=0,       # selection seed
@@ -231,9 +228,20 @@ def random_subset(ds:ImageDataset, # the real training split
     x = np.stack(xs)
     return (x[..., None] if x.ndim == 3 else x), np.array(ys, np.int64), srcs
 
-# %% ../nbs/50_evaluate.ipynb #a8034f40
-_VAL_CACHE = {}
+# %% ../nbs/50_evaluate.ipynb #9eb235e8
+def set_arrays(train,           # folder path, ImageDataset or (x, y)
+               classes=None,    # class list of the target dataset (for a folder)
+               size:int|None=None, # resize to this side (Lanczos)
+              ) -> tuple:
+    "A training set as (uint8 N×H×W×C, int64 labels)."
+    if isinstance(train, (str, Path)): train = FolderDataset(train, split=None, classes=classes)
+    if isinstance(train, ImageDataset): return train.to_arrays(size)
+    x, y = train
+    if size and x.shape[1] != size:
+        x = np.stack([np.asarray(lanczos_resize(_pil(a), size)) for a in x])
+    return (x[..., None] if x.ndim == 3 else x), np.asarray(y, np.int64)
 
+# %% ../nbs/50_evaluate.ipynb #a8034f40
 def resize_center_crop(im, # a PIL image
                        size:int, # side of the crop
                        resize_to:int|None=None, # shorter side after the resize (default `size`)
@@ -246,11 +254,13 @@ def resize_center_crop(im, # a PIL image
     l, t = int(round((nw - size)/2)), int(round((nh - size)/2))
     return im.crop((l, t, l + size, t + size))
 
+# %% ../nbs/50_evaluate.ipynb #9c6a18c0
 def val_transform(protocol:str, size:int|None) -> dict:
     "The `val_arrays` resize arguments of `protocol`: centre crops for the authors' and RDED's, squashing otherwise."
     if not size or protocol not in ('authors', 'soft-rded'): return dict(resize='squash')
     return dict(resize='center', resize_to=size if protocol == 'authors' else size//7*8)
 
+# %% ../nbs/50_evaluate.ipynb #5c244f22
 def _center_arrays(ds, size, val_per_class, resize_to):
     "Every (or the first k per class) image resized then centre-cropped, with to_arrays' channel rule."
     xs, ys = [], []
@@ -260,6 +270,9 @@ def _center_arrays(ds, size, val_per_class, resize_to):
     if any(a.ndim == 3 for a in xs): xs = [a if a.ndim == 3 else np.repeat(a[..., None], 3, -1) for a in xs]
     x = np.stack(xs)
     return (x[..., None] if x.ndim == 3 else x), np.array(ys, np.int64)
+
+# %% ../nbs/50_evaluate.ipynb #c0ae2aaf
+_VAL_CACHE = {}
 
 def val_arrays(ds:ImageDataset,      # the real val/test split
                size:int|None=None,   # resize side (default native)
@@ -299,6 +312,7 @@ def _authors_aug(xb, p, stats, size, g):
     m, s = (torch.tensor(v, device=x.device).view(1, -1, 1, 1) for v in stats)
     return (x - m)/s
 
+# %% ../nbs/50_evaluate.ipynb #ead5dbe4
 def _hard_step(model, opt, xb, yb, p, stats, size, g):
     if p.get('jitter') or p.get('lighting'): x = _authors_aug(xb, p, stats, size, g)
     else:
@@ -311,6 +325,7 @@ def _hard_step(model, opt, xb, yb, p, stats, size, g):
     opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
     return loss.item()
 
+# %% ../nbs/50_evaluate.ipynb #b548f2f0
 def _epochs(model, p, x, y, xv, yv, stats, g, step, sched, log):
     curve, t0, size = [], time.time(), xv.shape[-1]
     for ep in range(1, p['epochs'] + 1):
@@ -324,10 +339,12 @@ def _epochs(model, p, x, y, xv, yv, stats, g, step, sched, log):
             if log: log(curve[-1])
     return curve
 
+# %% ../nbs/50_evaluate.ipynb #ecb323b6
 def _summary(curve, t0):
     best = max(curve, key=lambda r: r['acc'])
     return dict(best=best['acc'], best_epoch=best['epoch'], last=curve[-1]['acc'], curve=curve, wall_s=round(time.time() - t0, 2))
 
+# %% ../nbs/50_evaluate.ipynb #b0821cfd
 def train_hard(model:nn.Module, x:np.ndarray, y:np.ndarray,  # training set: uint8 N×H×W×C and labels
                xv:np.ndarray, yv:np.ndarray,                  # validation set (its size is the training size)
                p:dict,               # hyper-parameters from `hard_label_params` or `dc_params`
@@ -348,22 +365,26 @@ def result_path(out, set_name:str, model:str, seed:int, protocol:str='hard') -> 
     suffix = {'hard': '', 'soft': '-soft', 'soft-rded': '-soft'}.get(protocol, f'-{protocol}')
     return Path(out)/set_name/(model_key(model) + suffix)/f'seed{seed}.json'
 
+# %% ../nbs/50_evaluate.ipynb #2e35b625
 def run_key(p:dict, model:str, seed:int, data:dict) -> str:
     "Hash of everything one result depends on."
     return stable_hash(dict(p=p, model=model_key(model), seed=seed, data=data))
 
+# %% ../nbs/50_evaluate.ipynb #824d5973
 def _sha(*arrays): return hashlib.sha256(b''.join(np.ascontiguousarray(a).tobytes() for a in arrays)).hexdigest()
 
+# %% ../nbs/50_evaluate.ipynb #6d72f338
 def _data_desc(x, y, xv, yv, extra=None):
     "What a result depends on in its data: shapes and content hashes."
     return dict(train=dict(n=len(y), shape=list(x.shape), sha256=_sha(x, y)), val=dict(n=len(yv), shape=list(xv.shape), sha256=_sha(xv, yv)),
                 **(extra or {}))
 
-# %% ../nbs/50_evaluate.ipynb #c4672b6c
+# %% ../nbs/50_evaluate.ipynb #a0e5be19
 def _train_for(train, seed, classes, size):
     if callable(train): return train(seed)
     return (*set_arrays(train, classes, size), {})
 
+# %% ../nbs/50_evaluate.ipynb #1119cdd9
 @contextmanager
 def _threads(n):
     "Context: torch uses `n` CPU threads inside (None: leave as is)."
@@ -372,6 +393,7 @@ def _threads(n):
     try: yield
     finally: torch.set_num_threads(old)
 
+# %% ../nbs/50_evaluate.ipynb #c91b1892
 def train_job(job:dict, # one training: x, y, xv, yv, p, model, model_kw, seed, device, teacher
               threads:int|None=None, log=None) -> dict:
     "Build the network from the job's seed and train it; the unit that `run_jobs` runs in parallel."
@@ -383,6 +405,7 @@ def train_job(job:dict, # one training: x, y, xv, yv, p, model, model_kw, seed, 
         if job.get('teacher') is None: return train_hard(net, job['x'], job['y'], xv, job['yv'], p, job['seed'], job['device'], log)
         return train_soft(net, job['teacher'], job['x'], xv, job['yv'], {k: v for k, v in p.items() if k != 'teacher'}, job['seed'], job['device'], log)
 
+# %% ../nbs/50_evaluate.ipynb #76fbf497
 def iter_jobs(jobs:list,         # dicts for `train_job`
               n_jobs:int=1,      # parallel processes (joblib/loky), one torch thread each; 1: in this process
               threads:int|None=None, # torch threads per training (default: 1 in workers, unchanged in-process)
@@ -395,35 +418,31 @@ def iter_jobs(jobs:list,         # dicts for `train_job`
     par = Parallel(n_jobs=n_jobs, backend='loky', return_as='generator')
     yield from tqdm(par(delayed(train_job)(j, threads or 1) for j in jobs), total=len(jobs), desc=desc, disable=not progress)
 
+# %% ../nbs/50_evaluate.ipynb #12823ce9
 def run_jobs(jobs:list, n_jobs:int=1, threads:int|None=None, log=None, progress:bool=False, desc:str='training') -> list:
     "Every job's result, in order; the parallel results equal the sequential ones."
     return list(iter_jobs(jobs, n_jobs, threads, log, progress, desc))
 
-def evaluate_set(train,                  # training set, or a function seed → (x, y, info)
-                 val:tuple,              # validation (x, y) uint8 arrays, e.g. from `val_arrays`
-                 model:str='ConvNet-3',  # network name (`coda.models.get_model`)
-                 seeds=(0, 1, 2),        # one run per seed
-                 set_name:str='set',     # name of the training set in the results
-                 out=None,               # results folder (None: keep nothing on disk)
-                 ipc:int|None=None,      # images per class (default: from the training labels)
-                 epochs:int|None=None, eval_every:int|None=None, # CPU overrides, recorded
-                 classes=None,           # class list of the target dataset (folder sets)
-                 device=None, force:bool=False, log=None,
-                 model_kw:dict|None=None, # extra arguments of the network (recorded and keyed)
-                 teacher=None,           # a teacher (module or checkpoint path): RDED soft-label protocol instead of hard labels
-                 protocol:str='hard',    # 'authors' (their test/train.py), 'hard' (ours) or 'dc' (offline); a teacher means 'soft-rded'
-                 n_jobs:int=1,           # trainings in parallel processes (one torch thread each)
-                 threads:int|None=None,  # torch threads per training
-                 progress:bool=False,    # tqdm over the trainings
-                 dataset=None,           # the validation dataset (its name, split and root go into each result's provenance)
-                 **overrides) -> pd.DataFrame:
-    "Train and score `model` on a set for each seed; one row per seed (resumable when `out` is given)."
-    xv, yv = val
-    fixed = None if callable(train) else _train_for(train, 0, classes, xv.shape[1])   # a fixed set is loaded once
-    items = [dict(set=set_name, seed=s, data=(train(s) if callable(train) else fixed), ipc=ipc) for s in seeds]
-    return evaluate_items(items, val, model, out, epochs, eval_every, device, force, log, model_kw, teacher, protocol,
-                          n_jobs, threads, progress, dataset, **overrides)
+# %% ../nbs/50_evaluate.ipynb #82b80cb9
+def runs_frame(rows:list) -> pd.DataFrame:
+    "Per-seed results as a DataFrame (the curve left out)."
+    cols = ['set', 'model', 'protocol', 'ipc', 'seed', 'best', 'best_epoch', 'last', 'epochs', 'epochs_protocol', 'n_val', 'wall_s']
+    return pd.DataFrame([{c: r.get(c) for c in cols} for r in rows], columns=cols)
 
+# %% ../nbs/50_evaluate.ipynb #6ea41bb3
+def _finished(fn, meta:dict, force:bool=False):
+    "The saved result of a job when its file holds the same key (and `force` is off), else None."
+    if fn is None or force or not Path(fn).exists(): return None
+    r = load_json(fn)
+    return r if r.get('key') == meta['key'] else None
+
+# %% ../nbs/50_evaluate.ipynb #f0ca0cee
+def _teacher_id(t):
+    "What identifies a teacher in a result key: its path and file hash, or its class and weights hash."
+    if isinstance(t, (str, Path)): return dict(path=str(t), sha256=hashlib.sha256(Path(t).read_bytes()).hexdigest())
+    return dict(cls=type(t).__name__, sha256=_sha(*[v.detach().cpu().numpy() for v in t.state_dict().values()]))
+
+# %% ../nbs/50_evaluate.ipynb #7b0353b7
 def _job(it, xv, yv, model, out, epochs, eval_every, device, model_kw, teacher, protocol, overrides):
     "The job of one item (set, seed, data) and where its result goes."
     x, y, info = it['data']; n_classes = int(yv.max()) + 1
@@ -441,6 +460,7 @@ def _job(it, xv, yv, model, out, epochs, eval_every, device, model_kw, teacher, 
                 epochs=p['epochs'], epochs_protocol=p['epochs_protocol'], n_val=len(yv), torch=torch.__version__, **({'model_kw': kw} if kw else {}))
     return job, meta, fn
 
+# %% ../nbs/50_evaluate.ipynb #053e5d68
 def evaluate_items(items:list,           # dicts: set (name), seed, data = (x, y, info), optional ipc
                    val:tuple, model:str='ConvNet-3', out=None, epochs=None, eval_every=None, device=None, force:bool=False,
                    log=None, model_kw=None, teacher=None, protocol:str='hard', n_jobs:int=1, threads=None, progress:bool=False,
@@ -466,21 +486,31 @@ def evaluate_items(items:list,           # dicts: set (name), seed, data = (x, y
             rows[i] = r
     return runs_frame(rows)
 
-def _finished(fn, meta:dict, force:bool=False):
-    "The saved result of a job when its file holds the same key (and `force` is off), else None."
-    if fn is None or force or not Path(fn).exists(): return None
-    r = load_json(fn)
-    return r if r.get('key') == meta['key'] else None
-
-def _teacher_id(t):
-    "What identifies a teacher in a result key: its path and file hash, or its class and weights hash."
-    if isinstance(t, (str, Path)): return dict(path=str(t), sha256=hashlib.sha256(Path(t).read_bytes()).hexdigest())
-    return dict(cls=type(t).__name__, sha256=_sha(*[v.detach().cpu().numpy() for v in t.state_dict().values()]))
-
-def runs_frame(rows:list) -> pd.DataFrame:
-    "Per-seed results as a DataFrame (the curve left out)."
-    cols = ['set', 'model', 'protocol', 'ipc', 'seed', 'best', 'best_epoch', 'last', 'epochs', 'epochs_protocol', 'n_val', 'wall_s']
-    return pd.DataFrame([{c: r.get(c) for c in cols} for r in rows], columns=cols)
+# %% ../nbs/50_evaluate.ipynb #8c356396
+def evaluate_set(train,                  # training set, or a function seed → (x, y, info)
+                 val:tuple,              # validation (x, y) uint8 arrays, e.g. from `val_arrays`
+                 model:str='ConvNet-3',  # network name (`coda.models.get_model`)
+                 seeds=(0, 1, 2),        # one run per seed
+                 set_name:str='set',     # name of the training set in the results
+                 out=None,               # results folder (None: keep nothing on disk)
+                 ipc:int|None=None,      # images per class (default: from the training labels)
+                 epochs:int|None=None, eval_every:int|None=None, # CPU overrides, recorded
+                 classes=None,           # class list of the target dataset (folder sets)
+                 device=None, force:bool=False, log=None,
+                 model_kw:dict|None=None, # extra arguments of the network (recorded and keyed)
+                 teacher=None,           # a teacher (module or checkpoint path): RDED soft-label protocol instead of hard labels
+                 protocol:str='hard',    # 'authors' (their test/train.py), 'hard' (ours) or 'dc' (offline); a teacher means 'soft-rded'
+                 n_jobs:int=1,           # trainings in parallel processes (one torch thread each)
+                 threads:int|None=None,  # torch threads per training
+                 progress:bool=False,    # tqdm over the trainings
+                 dataset=None,           # the validation dataset (its name, split and root go into each result's provenance)
+                 **overrides) -> pd.DataFrame:
+    "Train and score `model` on a set for each seed; one row per seed (resumable when `out` is given)."
+    xv, yv = val
+    fixed = None if callable(train) else _train_for(train, 0, classes, xv.shape[1])   # a fixed set is loaded once
+    items = [dict(set=set_name, seed=s, data=(train(s) if callable(train) else fixed), ipc=ipc) for s in seeds]
+    return evaluate_items(items, val, model, out, epochs, eval_every, device, force, log, model_kw, teacher, protocol,
+                          n_jobs, threads, progress, dataset, **overrides)
 
 # %% ../nbs/50_evaluate.ipynb #69f8542c
 def rded_batch_size(ipc:int, n_classes:int, n:int) -> int:
@@ -488,6 +518,7 @@ def rded_batch_size(ipc:int, n_classes:int, n:int) -> int:
     b = {1: 10, 10: 50, 50: 100}.get(ipc, 100) * (2 if n_classes in (100, 1000) else 1)
     return min(b, n)
 
+# %% ../nbs/50_evaluate.ipynb #ff2619ab
 def soft_label_params(ipc:int, n_classes:int, n:int, # IPC, classes, images in the set
                       epochs:int|None=None, eval_every:int|None=None, **overrides) -> dict:
     "RDED's soft-label re-training hyper-parameters (validation every 10 epochs past 80 %, as its validation/main.py)."
@@ -509,12 +540,14 @@ def shuffle_patches(x:torch.Tensor, factor:int, g=None) -> torch.Tensor:
         return t.gather(-1, idx.view(n, *[1]*(t.ndim - 2), w).expand_as(t))
     return _sh(_sh(x).transpose(-1, -2)).transpose(-1, -2)
 
+# %% ../nbs/50_evaluate.ipynb #af05c986
 def _param_groups(model, wd):
     "RDED's `get_parameters`: weight decay on weights with ≥ 2 dims only."
     dec = [p for n, p in model.named_parameters() if 'weight' in n and p.ndim > 1]
     ids = {id(p) for p in dec}
     return [dict(params=dec, weight_decay=wd), dict(params=[p for p in model.parameters() if id(p) not in ids], weight_decay=0.0)]
 
+# %% ../nbs/50_evaluate.ipynb #f8a8327b
 def _soft_sched(opt, p):
     E = p['epochs']
     f = (lambda e: 0.5*(1 + math.cos(math.pi*e/E/2))) if p['schedule'] == 'rded' else (lambda e: 0.5*(1 + math.cos(math.pi*e/E)))
@@ -553,6 +586,7 @@ def _soft_step(student, teacher, opt, xb, p, stats, size, g):
     opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
     return loss.item()
 
+# %% ../nbs/50_evaluate.ipynb #a1710948
 def load_teacher(teacher, in_ch:int=3, n_classes:int=1000, im_size:int=224,
                  arch:str=None, model_kw:dict=None) -> nn.Module: # override (or, for .safetensors, give) the file's architecture
     "A frozen teacher: a module, a checkpoint `{'arch', 'model_kw', 'state_dict'}` (`weights_only=True`) or a `.safetensors` state dict."
@@ -568,6 +602,7 @@ def load_teacher(teacher, in_ch:int=3, n_classes:int=1000, im_size:int=224,
     for q in teacher.parameters(): q.requires_grad_(False)
     return teacher.eval()
 
+# %% ../nbs/50_evaluate.ipynb #edfe1f35
 def train_soft(student:nn.Module, teacher, x:np.ndarray, # distilled images (uint8 N×H×W×C); labels are not used
                xv:np.ndarray, yv:np.ndarray, p:dict, seed:int=0, device='cpu', log=None) -> dict:
     "RDED-style knowledge distillation of `teacher` into `student` on the distilled images."
@@ -585,11 +620,13 @@ def collect_results(out) -> pd.DataFrame:
     "Every per-seed result under `out` as one DataFrame."
     return runs_frame([load_json(f) for f in sorted(Path(out).rglob('seed*.json'))])
 
+# %% ../nbs/50_evaluate.ipynb #6a5eaa33
 def _check_device(device):
     if device is None: return
     try: torch.device(device)
     except (RuntimeError, TypeError): raise UserError(f'device={device!r}: not a torch device (cpu, cuda, cuda:1, mps)') from None
 
+# %% ../nbs/50_evaluate.ipynb #42a29274
 def json_log(path) -> callable:
     "A `log` callback that appends each record as one JSON line to `path` ('-': print it to stdout)."
     if str(path) == '-': return lambda r: print(json.dumps(r), flush=True)
@@ -598,20 +635,21 @@ def json_log(path) -> callable:
         with open(path, 'a') as f: f.write(json.dumps(r) + '\n')
     return log
 
+# %% ../nbs/50_evaluate.ipynb #3d92d257
 @call_parse
 @cli_errors
 @cli_version
 def coda_evaluate(train:str=None,          # distilled set: a folder root/<class>/*.png (the set R or G)
-                  random:int=0,            # instead of a folder: a Random subset with this many images per class
+                  random:int=None,         # instead of a folder: a Random subset with this many images per class
                   dataset:str='offline',   # dataset spec: digits, fashion-mnist, offline, nette, woof, idc, imagenet-a..e, imagenet1k, folder
                   root:str=None,           # dataset root (the real train/val splits)
                   model:str='ConvNet-3',   # ConvNet-3, ConvNet-6, ResNetAP-10, ResNet-18, AlexNet, VGG11, ViT-B/16
                   seeds:str='0,1,2',       # comma-separated seeds
-                  epochs:int=0,            # override the protocol's epochs (0: protocol)
+                  epochs:int=None,         # override the protocol's epochs (default: the protocol's)
                   eval_every:int=1,        # validate every k epochs
-                  size:int=0,              # image side for training and validation (0: the validation split's native size)
+                  size:int=None,           # image side for training and validation (default: the validation split's native size)
                   val_split:str='val',     # split to score on ('val' or 'test')
-                  val_per_class:int=0,     # score on the first k validation images per class only (0: all)
+                  val_per_class:int=None,  # score on the first k validation images per class only (default: all)
                   out:str='results/evaluate', # results folder
                   name:str=None,           # set name in the results, a folder under --out (default: folder name or random-ipc<N>)
                   device:str=None,         # torch device (default cuda if available)
@@ -625,18 +663,18 @@ def coda_evaluate(train:str=None,          # distilled set: a folder root/<class
                   debug:bool=False,        # on an error, print its traceback too (not just one line)
                  ):
     "Train a network on a distilled folder (or a Random subset) and score it on the real validation split."
-    if (train is None) == (not random): raise UserError('give either a distilled folder (--train) or --random IPC, not both or neither')
-    for k, v, lo in [('random', random, 0), ('epochs', epochs, 0), ('eval_every', eval_every, 1), ('size', size, 0), ('val_per_class', val_per_class, 0)]:
-        check_range(k, v, lo)
+    if (train is None) == (random is None): raise UserError('give either a distilled folder (--train) or --random IPC, not both or neither')
+    for k, v in [('random', random), ('epochs', epochs), ('size', size), ('val_per_class', val_per_class)]: check_range(k, v, 1, optional=True)
+    check_range('eval_every', eval_every, 1)
     seed_list = parse_ints('seeds', seeds, lo=0); check(seed_list, f'seeds={seeds!r}: give at least one seed')
     check(model_key(model) in _MODELS, f"model={model!r}: unknown; known: {', '.join(MODEL_NAMES)}")
     check(protocol in ('authors', 'hard', 'dc'), f"protocol={protocol!r}: must be one of authors, hard, dc")
     if teacher is not None: protocol = 'soft-rded'
-    name = name or (f'random-ipc{random}' if random else Path(train).name)
+    name = name or (f'random-ipc{random}' if random is not None else Path(train).name)
     check_out_dir(safe_join(out, name, 'set name (--name)'), 'results folder (--out)'); _check_device(device)   # before any training
     if teacher is not None and not Path(teacher).is_file(): raise FileNotFoundError(f'teacher {teacher}: no such file')
     val_ds = load_dataset(dataset, root, val_split)
-    if random:
+    if random is not None:
         tr = load_dataset(dataset, root, 'train')
         check_same_classes(tr.classes, val_ds.classes, f'the train split of {dataset}', f'the {val_split} split')
     else:
@@ -644,14 +682,14 @@ def coda_evaluate(train:str=None,          # distilled set: a folder root/<class
         src = FolderDataset(train, split=None, classes=val_ds.classes)
     if val_per_class and isinstance(val_ds, FolderDataset):   # val_arrays opens these one by one: one channel count first
         val_ds.fixed_channels = val_ds.scan_channels([s for c in range(len(val_ds.classes)) for s in val_ds.sources(c)[:val_per_class]])
-    xv, yv = val_arrays(val_ds, size or None, val_per_class or None, **val_transform(protocol, size or None))
+    xv, yv = val_arrays(val_ds, size, val_per_class, **val_transform(protocol, size))
     if teacher is not None:                                    # read (and checked) before any training
         t = load_teacher(teacher, xv.shape[-1], int(yv.max()) + 1, xv.shape[1], arch=teacher_arch)
         if teacher_arch: teacher = t
-    if random:
+    if random is not None:
         if isinstance(tr, FolderDataset): tr.fixed_channels = xv.shape[-1]   # the subset in the validation split's channels
         src = lambda s: (lambda r: (r[0], r[1], dict(sources=r[2], selection_seed=s)))(random_subset(tr, random, s, xv.shape[1]))
-    df = evaluate_set(src, (xv, yv), model, seed_list, name, out, ipc=random or None, epochs=epochs or None, eval_every=eval_every,
+    df = evaluate_set(src, (xv, yv), model, seed_list, name, out, ipc=random, epochs=epochs, eval_every=eval_every,
                       classes=val_ds.classes, device=device, force=force, teacher=teacher, progress=not quiet,
                       log=json_log(log or result_path(out, name, model, 0).parent/'log.jsonl'),
                       protocol='hard' if protocol == 'soft-rded' else protocol, dataset=val_ds)

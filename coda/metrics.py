@@ -22,10 +22,12 @@ def _psd_sqrt(s):
     w, v = linalg.eigh(s)
     return (v * np.sqrt(np.clip(w, 0, None))) @ v.T
 
+# %% ../nbs/60_metrics.ipynb #0ca0796a
 def _tr_sqrt_eigh(s1, s2):
     r = _psd_sqrt(s1)
     return float(np.sqrt(np.clip(linalg.eigvalsh(r @ s2 @ r), 0, None)).sum())
 
+# %% ../nbs/60_metrics.ipynb #43b26f41
 def _tr_sqrt_sqrtm(s1, s2, eps):
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
@@ -39,6 +41,7 @@ def _tr_sqrt_sqrtm(s1, s2, eps):
         covmean = covmean.real
     return float(np.trace(covmean))
 
+# %% ../nbs/60_metrics.ipynb #84f716db
 def frechet_distance(mu1, sigma1, mu2, sigma2,
                      eps:float=1e-6,        # offset added to singular covariances (pytorch-fid's fallback)
                      method:str='sqrtm',    # 'sqrtm' (pytorch-fid) or 'eigh' (stable for singular covariances)
@@ -59,6 +62,7 @@ def gaussian_stats(feats) -> tuple:
     if f.ndim != 2 or len(f) < 2: raise ValueError(f'need an (n ≥ 2) × d feature matrix, got shape {f.shape}')
     return f.mean(0), np.cov(f, rowvar=False)
 
+# %% ../nbs/60_metrics.ipynb #5853fe5e
 def fid_from_features(f1, f2, eps:float=1e-6, method:str='sqrtm') -> float:
     "FID between two feature matrices (rows are samples)."
     return frechet_distance(*gaussian_stats(f1), *gaussian_stats(f2), eps=eps, method=method)
@@ -75,6 +79,7 @@ def inception_extractor(dims:int=2048) -> nn.Module:
         def forward(self, x): return self.net(x)[0]
     return _Pool3().eval()
 
+# %% ../nbs/60_metrics.ipynb #6f55ecd2
 @torch.no_grad()
 def extract_features(images,              # uint8 N×H×W×C array, or float N×C×H×W tensor in [0, 1]
                      extractor:nn.Module, # any module; pytorch-fid's Inception expects [0, 1] RGB
@@ -87,6 +92,7 @@ def extract_features(images,              # uint8 N×H×W×C array, or float N×
         out.append((f.mean((-2, -1)) if f.ndim == 4 else f.flatten(1)).double().cpu().numpy())
     return np.concatenate(out)
 
+# %% ../nbs/60_metrics.ipynb #a0f11ffc
 def fid(images1, images2, extractor:nn.Module|None=None, # default: pytorch-fid's InceptionV3 pool3
         batch_size:int=50, device='cpu', method:str='sqrtm') -> float:
     "FID between two image sets under a feature extractor."
@@ -96,6 +102,7 @@ def fid(images1, images2, extractor:nn.Module|None=None, # default: pytorch-fid'
 # %% ../nbs/60_metrics.ipynb #0eec5b15
 _TOL, _EPS = float(np.float32(1e-5)), float(np.float32(1e-8))   # sklearn's `cdef float` constants
 
+# %% ../nbs/60_metrics.ipynb #9c299b3d
 def tsne_sqdistances(X, perplexity:float=40.0, method:str='barnes_hut') -> np.ndarray:
     "The float32 squared distances sklearn's TSNE searches over (k nearest neighbours, or all points)."
     from sklearn.neighbors import NearestNeighbors
@@ -107,6 +114,7 @@ def tsne_sqdistances(X, perplexity:float=40.0, method:str='barnes_hut') -> np.nd
     g.data **= 2; g.sort_indices()
     return g.data.reshape(n, -1).astype(np.float32, copy=False)
 
+# %% ../nbs/60_metrics.ipynb #f8e8262b
 def tsne_betas(D:np.ndarray,            # float32 squared distances, n × k (k < n: neighbours) or n × n (exact)
                perplexity:float=40.0, n_steps:int=100) -> np.ndarray:
     "Per-point precisions β_i of scikit-learn's perplexity binary search."
@@ -129,11 +137,13 @@ def tsne_betas(D:np.ndarray,            # float32 squared distances, n × k (k <
         hi[dn] = beta[dn]; beta[dn] = np.where(np.isinf(lo[dn]), beta[dn]/2.0, (beta[dn] + lo[dn])/2.0)
     return beta
 
+# %% ../nbs/60_metrics.ipynb #2118b90d
 def tsne_sigma_stats(X, perplexity:float=40.0, method:str='barnes_hut') -> dict:
     "Per-point t-SNE bandwidths σ_i = β_i^-1/2 and their two averages."
     b = tsne_betas(tsne_sqdistances(X, perplexity, method), perplexity)
     return dict(sigmas=1/np.sqrt(b), betas=b, sklearn_mean_sigma=float(math.sqrt(len(b) / b.sum())), mean_sigma=float(np.mean(1/np.sqrt(b))))
 
+# %% ../nbs/60_metrics.ipynb #076c2043
 def mean_tsne_sigma(X,                        # features, one row per point
                     perplexity:float=40.0,    # the paper's t-SNE perplexity
                     reduce:str='sklearn',     # 'sklearn': sqrt(n/Σβ) as TSNE prints it; 'mean': mean of σ_i
@@ -177,8 +187,10 @@ def paired_test(a, b,             # per-seed values of two methods, same seeds i
 # %% ../nbs/60_metrics.ipynb #c9cbc64a
 def _pm(m, s): return f'{m:.1f} ± {s:.1f}'
 
+# %% ../nbs/60_metrics.ipynb #edb77a7b
 def _model_key(m): return ''.join(c for c in str(m).lower() if c not in '-_/ ')
 
+# %% ../nbs/60_metrics.ipynb #7c9128b3
 def summarize_runs(runs:pd.DataFrame,     # one row per seed: set, model, ipc, seed, best, last, epochs, wall_s …
                    paper:dict|None=None,  # {(set, model): accuracy in %} from the paper
                    baseline:str='random-ipc{ipc}', # name of the Random set of an IPC

@@ -4,7 +4,7 @@
 
 # %% ../nbs/45_minidiff.ipynb #732ca3d2
 from __future__ import annotations
-import json, math, time
+import math, time
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from torch import nn
@@ -12,7 +12,7 @@ from fastcore.basics import patch
 import torch.nn.functional as F
 from diffusers import DDPMScheduler, DPMSolverMultistepScheduler
 from diffusers.models.unets.unet_2d import UNet2DOutput
-from .core import atomic_path, save_json, load_json, save_png, stable_hash, short_hash, item_seed
+from .core import atomic_path, save_json, load_json, save_png, short_hash, item_seed
 from .sampling import dpmpp_karras
 from .align import aligned, read_discovery
 from .stage import claim, read_record, upstream_key, Digests, model_id, provenance, lock, lock_file, check_out_dir, item_rel, latents_path
@@ -34,6 +34,7 @@ class _Block(nn.Module):
         h = F.silu(self.n1(self.c1(x))) + self.emb(e)[:, :, None, None]
         return F.silu(self.n2(self.c2(h))) + self.skip(x)
 
+# %% ../nbs/45_minidiff.ipynb #71d34442
 def timestep_embedding(t, dim:int) -> torch.Tensor:
     "Sinusoidal embedding of (integer or float) timesteps `t`, shape (len(t), dim)."
     f = torch.exp(-math.log(10000) * torch.arange(dim // 2, dtype=torch.float32) / (dim // 2))
@@ -71,6 +72,7 @@ class MiniUNet(nn.Module):
 # %% ../nbs/45_minidiff.ipynb #c5dad310
 SCHEDULE = dict(num_train_timesteps=1000, beta_schedule='linear', beta_start=1e-4, beta_end=0.02, prediction_type='epsilon')
 
+# %% ../nbs/45_minidiff.ipynb #1ccecd7e
 def mini_scheduler(thresholding:bool=True, # dynamic thresholding of x̂₀ (pixel-space model)
                   ):
     "DPM++ 2M Karras (`coda.sampling.dpmpp_karras`) on the training schedule, with x̂₀ thresholding."
@@ -124,6 +126,7 @@ def train_arrays(ds) -> tuple:
     x, y = ds.to_arrays()
     return torch.from_numpy(x.astype(np.float32) / 127.5 - 1).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(y)
 
+# %% ../nbs/45_minidiff.ipynb #9c843306
 def train_params(steps:int=300, batch_size:int=128, lr:float=2e-3, p_uncond:float=0.1, seed:int=0,
                  channels:tuple=(16, 32, 32), emb:int=64) -> dict:
     "The training parameters (the cache key is a hash of them and of the data)."
@@ -133,7 +136,7 @@ def train_params(steps:int=300, batch_size:int=128, lr:float=2e-3, p_uncond:floa
 def train_minidiff(x:torch.Tensor, y:torch.Tensor, # images (N, C, s, s) in [−1, 1] and labels
                    n_classes:int, # number of real classes
                    p:dict=None, # `train_params(...)`
-                   log_every:int=0, # print the running loss every k steps (0: never)
+                   log_every:int=None, # print the running loss every k steps (None: never)
                   ) -> tuple:
     "Train a `MiniUNet` with the ε-prediction DDPM loss and label dropout; return (model, loss curve)."
     p = p or train_params(); g = torch.Generator().manual_seed(p['seed']); torch.manual_seed(p['seed'])
@@ -151,15 +154,17 @@ def train_minidiff(x:torch.Tensor, y:torch.Tensor, # images (N, C, s, s) in [−
     return net.eval(), losses
 
 # %% ../nbs/45_minidiff.ipynb #0f27128f
+def _sha(*arrays):
+    import hashlib
+    return hashlib.sha256(b''.join(np.ascontiguousarray(a).tobytes() for a in arrays)).hexdigest()
+
+# %% ../nbs/45_minidiff.ipynb #7e6fb1a7
 def minidiff_key(ds, p:dict) -> str:
     "The cache key: a hash of the training parameters, the dataset's key and its arrays."
     x, y = ds.to_arrays()
     return short_hash(dict(p=p, ds=ds.key, shape=list(x.shape), sha=_sha(x, y)), 16)
 
-def _sha(*arrays):
-    import hashlib
-    return hashlib.sha256(b''.join(np.ascontiguousarray(a).tobytes() for a in arrays)).hexdigest()
-
+# %% ../nbs/45_minidiff.ipynb #ecbfc7cf
 def save_minidiff(net:MiniUNet, folder, info:dict=None):
     "Write `model.safetensors` then `config.json` (the done marker) into `folder`, atomically."
     from safetensors.torch import save_file
@@ -171,7 +176,7 @@ def save_minidiff(net:MiniUNet, folder, info:dict=None):
 # %% ../nbs/45_minidiff.ipynb #ebc39187
 def load_minidiff(ds, # the training set (an `ArrayDataset`, e.g. Fashion-MNIST train)
                   root='data/minidiff', # cache folder: <root>/<key>/
-                  log_every:int=0, # print the loss while training
+                  log_every:int=None, # print the loss every k training steps (None: never)
                   **kw, # `train_params` arguments
                  ) -> MiniPipeline:
     "The mini diffusion model for `ds`: loaded from the cache, or trained once and cached."
@@ -209,6 +214,7 @@ def _refs_of(disc, tasks):
     arrs = {c: np.load(latents_path(disc, c)) for c in {t['class_index'] for t in tasks}}
     return torch.from_numpy(np.stack([arrs[t['class_index']][t['j']].astype(np.float32) for t in tasks]))
 
+# %% ../nbs/45_minidiff.ipynb #bf4ab01b
 def to_uint8(x:torch.Tensor) -> np.ndarray:
     "Images in [−1, 1], (B, C, s, s) → uint8 (B, s, s) (grey) or (B, s, s, C)."
     a = ((x.float() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()

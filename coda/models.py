@@ -28,6 +28,7 @@ class SafePool(nn.Module):
         "Side of the output for an input side `n`."
         return n if n + 2*self.p < self.k else (n + 2*self.p - self.k)//self.s + 1
 
+# %% ../nbs/51_models.ipynb #e63261f5
 def norm_layer(c:int, # channels
                norm:str='instance', # 'instance', 'batch' or 'none'
               ) -> nn.Module:
@@ -67,6 +68,7 @@ class _APBlock(nn.Module):
         out = self.pool(F.relu(self.n1(self.c1(x))))
         return F.relu(self.n2(self.c2(out)) + self.short(x))
 
+# %% ../nbs/51_models.ipynb #b759b28b
 class ResNetAP(nn.Module):
     "IDC's ResNet with average-pool down-sampling (ResNetAP-10 for `layers=(1,1,1,1)`)."
     def __init__(self, in_ch:int=3, n_classes:int=10, im_size:int=224,
@@ -94,6 +96,7 @@ class _BasicBlock(nn.Module):
                       if stride != 1 or cin != cout else nn.Identity())
     def forward(self, x): return F.relu(self.n2(self.c2(F.relu(self.n1(self.c1(x))))) + self.short(x))
 
+# %% ../nbs/51_models.ipynb #4d0a6edd
 class ResNet(nn.Module):
     "ResNet with basic blocks (ResNet-18 for `layers=(2,2,2,2)`), torchvision layout."
     def __init__(self, in_ch:int=3, n_classes:int=10, im_size:int=224,
@@ -122,6 +125,7 @@ def _head(c, n_classes, im_size, pool_to, big, vgg_order=False):
                          nn.ReLU(inplace=True), nn.Dropout(0.5), nn.Linear(4096, 4096), nn.ReLU(inplace=True),
                          nn.Linear(4096, n_classes))
 
+# %% ../nbs/51_models.ipynb #08ae706b
 def fan_out_init(m:nn.Module, # a network, initialised in place
                  linear_std:float|None=None, # std of linear weights (None: leave them)
                 ) -> nn.Module:
@@ -134,6 +138,7 @@ def fan_out_init(m:nn.Module, # a network, initialised in place
         elif isinstance(l, nn.Linear) and linear_std is not None: nn.init.normal_(l.weight, 0, linear_std); nn.init.zeros_(l.bias)
     return m
 
+# %% ../nbs/51_models.ipynb #c867c3f9
 class AlexNet(nn.Module):
     "AlexNet (torchvision layers; conv5x5/1 stem and linear head on images under 128 px)."
     def __init__(self, in_ch:int=3, n_classes:int=10, im_size:int=224,
@@ -147,6 +152,7 @@ class AlexNet(nn.Module):
         self.classifier = _head(256, n_classes, im_size, 6, big_head)
     def forward(self, x): return self.classifier(self.features(x))
 
+# %% ../nbs/51_models.ipynb #30d0d8a9
 class VGG(nn.Module):
     "VGG (configuration 'A' = VGG11) with optional batch norm."
     def __init__(self, in_ch:int=3, n_classes:int=10, im_size:int=224,
@@ -181,6 +187,11 @@ class ViT(nn.Module):
         return self.head(self.norm(self.encoder(x))[:, 0])
 
 # %% ../nbs/51_models.ipynb #7b344efb
+def model_key(name:str) -> str:
+    "Canonical key of a model name (lower case, no '-', '_', '/', ' ')."
+    return ''.join(c for c in name.lower() if c not in '-_/ ')
+
+# %% ../nbs/51_models.ipynb #0f5fddaa
 _MODELS = {
     'convnet3': lambda **k: ConvNet(depth=3, **k), 'convnet6': lambda **k: ConvNet(depth=6, **k),
     'convnet': lambda **k: ConvNet(**k),
@@ -191,10 +202,7 @@ _MODELS = {
 }
 MODEL_NAMES = ['ConvNet-3', 'ConvNet-6', 'ResNetAP-10', 'ResNet-18', 'AlexNet', 'VGG11', 'ViT-B/16', 'ViT-tiny']
 
-def model_key(name:str) -> str:
-    "Canonical key of a model name (lower case, no '-', '_', '/', ' ')."
-    return ''.join(c for c in name.lower() if c not in '-_/ ')
-
+# %% ../nbs/51_models.ipynb #c7ac5b41
 def get_model(name:str,          # e.g. 'ConvNet-3', 'ResNetAP-10', 'ResNet-18', 'AlexNet', 'VGG11', 'ViT-B/16'
               in_ch:int=3,       # input channels
               n_classes:int=10,  # number of classes

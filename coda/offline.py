@@ -35,12 +35,14 @@ AUTO_METHODS = ('coda_auto', 'coda_improved_auto')   # n_neighbors and min_clust
 FMNIST_HINT = ("Fashion-MNIST not found: install it with `apt-get install dataset-fashion-mnist` (Debian), or put its four "
                "IDX .gz files in a folder and set CODA_FASHION_MNIST=<folder>")
 
+# %% ../nbs/80_offline.ipynb #05259325
 def offline_dataset(name:str='offline') -> tuple:
     "(resolved dataset name, one line that says which dataset `name` is and why)."
     if name != 'offline': return name, f'dataset: {name}'
     try: d = find_fashion_mnist(); return 'fashion-mnist', f'dataset: fashion-mnist ({d})'
     except FileNotFoundError: return 'digits', f'dataset: digits (8x8, scikit-learn). {FMNIST_HINT}'
 
+# %% ../nbs/80_offline.ipynb #69376561
 def offline_protocol(dataset:str) -> dict:
     "The offline evaluation of `dataset`: protocol name, network arguments and DC overrides, as `evaluate_items` takes them."
     over = dict(lr=0.1) if dataset == 'digits' else {}
@@ -60,6 +62,7 @@ def selection_folder(work, pool, method:str, ipc:int, seed:int, n_neighbors=None
     discover_dataset(pool, d, cache_root=cache_root, progress=False, n_jobs=n_jobs, **a)
     return d
 
+# %% ../nbs/80_offline.ipynb #475bfb94
 def generated_folder(work, pipe, disc, gamma:float, pis:int, steps:int, cfg:float, seed:int, form:str='paper') -> Path:
     "CoDA-aligned (γ > 0) or plain (γ = 0) mini-diffusion images, one per representative of `disc`."
     from coda.minidiff import generate_mini
@@ -75,6 +78,7 @@ def _paired(runs, ipc, a, b, col='acc'):
     w = w[[a, b]].dropna()
     return paired_test(w[a].values, w[b].values) if len(w) else None
 
+# %% ../nbs/80_offline.ipynb #b71d4fd6
 def offline_summary(runs:pd.DataFrame,  # per seed: method, ipc, seed, acc (last, %) and best (%)
                     methods=OFFLINE_METHODS, baselines=('random', 'kmeans')) -> pd.DataFrame:
     "One row per method × IPC: n, accuracy mean ± std, best, and paired differences to each baseline with p-values."
@@ -107,12 +111,14 @@ def comparisons(runs:pd.DataFrame, pairs=COMPARISONS) -> pd.DataFrame:
 # %% ../nbs/80_offline.ipynb #8fee3b60
 def _pm(m, s): return '–' if m is None or (isinstance(m, float) and math.isnan(m)) else f'{m:.1f} ± {s:.1f}' if not math.isnan(s) else f'{m:.1f}'
 
+# %% ../nbs/80_offline.ipynb #bc8f05cf
 def _dcell(d, s, p):
     if isinstance(d, float) and math.isnan(d): return '–'
     if isinstance(p, float) and math.isnan(p): return f'{d:+.1f} (n < 2: no test)'
     tag = f'p = {p:.3f}' if p >= 0.001 else 'p < 0.001'
     return f'{d:+.1f} ± {s:.1f} ({tag})' + ('' if p < 0.05 else ', no difference detected')
 
+# %% ../nbs/80_offline.ipynb #e71064cf
 def summary_markdown(s:pd.DataFrame, # `offline_summary` output
                      ipcs=None,      # IPCs to show (default all)
                     ) -> str:

@@ -21,10 +21,12 @@ def item_name(j:int) -> str:
     "The file of item `j` of a class: `007.png`."
     return f'{int(j):03d}.png'
 
+# %% ../nbs/05_stage.ipynb #98eb228f
 def class_stem(ci:int) -> str:
     "The stem of class `ci`'s files: `0003`."
     return f'{int(ci):04d}'
 
+# %% ../nbs/05_stage.ipynb #afad703a
 def class_file(ci:int, ext:str='npy', part:int|None=None) -> str:
     "The file of class `ci`, `0003.npy`, or of its chunk `part`, `0003.part00002.npy`."
     return class_stem(ci) + ('' if part is None else f'.part{int(part):05d}') + f'.{ext}'
@@ -34,14 +36,17 @@ def item_rel(class_name:str, j:int) -> str:
     "`<class>/<j>.png`: how a manifest names an image."
     return f'{class_name}/{item_name(j)}'
 
+# %% ../nbs/05_stage.ipynb #e67557ab
 def item_path(folder, class_name:str, j:int) -> Path:
     "`folder/<class>/<j>.png`, refusing a class name that would lead outside `folder`."
     return safe_join(folder, class_name, 'class name')/item_name(j)
 
+# %% ../nbs/05_stage.ipynb #7f9fb8a9
 def latents_path(run, ci:int) -> Path:
     "A discovery run's representative latents of class `ci`: `run/latents/0003.npy`."
     return Path(run)/'latents'/class_file(ci)
 
+# %% ../nbs/05_stage.ipynb #1dd22ae7
 def selection_path(run, ci:int) -> Path:
     "A discovery run's selection of class `ci`: `run/selections/0003.json`."
     return Path(run)/'selections'/class_file(ci, 'json')
@@ -54,6 +59,7 @@ def file_sha256(path, chunk:int=1 << 20) -> str:
         while b := f.read(chunk): h.update(b)
     return h.hexdigest()
 
+# %% ../nbs/05_stage.ipynb #5e8fde1e
 _SHA = {}   # (path, size, mtime_ns, ctime_ns, inode) -> sha256 of files of 1 MiB or more, for this process
 
 class Digests:
@@ -78,6 +84,7 @@ def tree_digest(folder, digests:Digests|None=None) -> str:
     files = sorted(p for p in folder.rglob('*') if p.is_file() and not any(s.startswith('.') for s in p.relative_to(folder).parts))
     return stable_hash([[p.relative_to(folder).as_posix(), dg(p)] for p in files])
 
+# %% ../nbs/05_stage.ipynb #12780719
 def _files_dir(ds):
     "The folder a dataset's file sources are under (FolderDataset.dir, through wrappers), or None."
     for _ in range(20):
@@ -85,11 +92,13 @@ def _files_dir(ds):
         if isinstance(getattr(ds, 'dir', None), (str, Path)): return Path(ds.dir)
         ds = getattr(ds, 'ds', None) or getattr(ds, 'base', None)
 
+# %% ../nbs/05_stage.ipynb #230ddcb1
 def _image_sha(ds, src) -> str:
     try: im = ds.open(src)
     except Exception as e: return f'unreadable: {type(e).__name__}'
     return hashlib.sha256(f'{im.mode}|{im.size}|'.encode() + im.tobytes()).hexdigest()
 
+# %% ../nbs/05_stage.ipynb #ae9bbcb7
 def source_digests(ds, srcs, digests:Digests|None=None) -> list:
     "`[name, sha256]` per source of `ds`: a file by its bytes, named relative to the dataset's folder; else its decoded image."
     dg, base, out = digests or Digests(), _files_dir(ds), []
@@ -109,6 +118,7 @@ def hub_revision(repo_id:str) -> str|None:
     f = Path(constants.HF_HUB_CACHE)/f"models--{str(repo_id).replace('/', '--')}"/'refs'/'main'
     return f.read_text().strip() if f.is_file() else None
 
+# %% ../nbs/05_stage.ipynb #aa5e91f5
 def _config(cfg) -> dict:
     "A model config as plain JSON, private `_` entries left out."
     d = cfg.to_dict() if hasattr(cfg, 'to_dict') else dict(cfg or {})
@@ -138,6 +148,7 @@ def _component(v):
     if hasattr(v, 'config'): return _config(v.config)                               # a scheduler
     return type(v).__name__
 
+# %% ../nbs/05_stage.ipynb #ce486444
 def model_id(m, digests:Digests|None=None) -> dict|None:
     "What identifies a model: a local folder or file by its SHA-256, a hub id by its cached revision, a module or pipeline by its tensors."
     if m is None: return None
@@ -152,8 +163,8 @@ def model_id(m, digests:Digests|None=None) -> dict|None:
 
 # %% ../nbs/05_stage.ipynb #449e96d8
 FORMAT = 2   # the record layout {format, stage, key, provenance, stamps}; coda before it wrote a bare dict
-_MISSING = object()
 
+# %% ../nbs/05_stage.ipynb #0d8cb093
 def plain(obj):
     "`obj` as plain JSON values (numpy scalars and arrays, paths, dtypes and other objects as strings)."
     def dflt(o):
@@ -161,12 +172,16 @@ def plain(obj):
         except TypeError: return str(o)
     return json.loads(json.dumps(obj, sort_keys=True, default=dflt))
 
+# %% ../nbs/05_stage.ipynb #bb507b7c
+_MISSING = object()
+
 def key_diff(old, new, prefix:str='') -> list:
     "The dotted names of the fields in which two keys differ."
     if isinstance(old, dict) and isinstance(new, dict):
         return [d for k in sorted(set(old) | set(new), key=str) for d in key_diff(old.get(k, _MISSING), new.get(k, _MISSING), f'{prefix}{k}.')]
     return [] if old == new else [prefix.rstrip('.') or 'the whole key']
 
+# %% ../nbs/05_stage.ipynb #d06f727b
 def read_record(folder, record:str='stage.json') -> dict|None:
     "The record `folder/record`, or None if there is none."
     f = Path(folder)/record
@@ -190,6 +205,7 @@ def upstream_key(folder,               # the upstream stage's folder
 class Busy(UserError):
     "Another process holds the folder: a run writing it, or one replacing it."
 
+# %% ../nbs/05_stage.ipynb #3b651f13
 @contextlib.contextmanager
 def lock(path,               # the lock file (created if missing)
          shared:bool=False,  # a shared lock (several holders) instead of an exclusive one
@@ -207,6 +223,7 @@ def lock(path,               # the lock file (created if missing)
         yield path
     finally: os.close(fd)
 
+# %% ../nbs/05_stage.ipynb #1b44daf5
 def lock_file(folder) -> Path:
     "The lock of a stage folder: `.<name>.lock` beside it."
     folder = Path(folder)
@@ -239,6 +256,7 @@ def _create(folder:Path, record:str, obj:dict) -> bool:
             return True
     finally: os.remove(tmp)
 
+# %% ../nbs/05_stage.ipynb #68464047
 def _state(folder:Path, record:str, key:dict, legacy) -> tuple:
     "('new' | 'same' | 'legacy' | 'other' | 'old' | 'foreign', the record)."
     rec = read_record(folder, record)
@@ -246,6 +264,7 @@ def _state(folder:Path, record:str, key:dict, legacy) -> tuple:
     if isinstance(rec, dict) and rec.get('format') == FORMAT and 'key' in rec: return ('same' if rec['key'] == key else 'other'), rec
     return ('legacy' if legacy is not None and rec == legacy else 'old'), rec
 
+# %% ../nbs/05_stage.ipynb #dc0238a2
 def _refusal(folder, what, record, st, rec, key, replaceable:bool=True) -> str:
     why = {'other': lambda: f"another key (differs in: {', '.join(key_diff(rec['key'], key))})",
            'old': lambda: f'a {record} of an earlier coda that records other settings, or not all it depends on',
@@ -264,6 +283,7 @@ def swap_in(new, folder):
     new.rename(folder)
     if old.exists(): shutil.rmtree(old)
 
+# %% ../nbs/05_stage.ipynb #2329ccfc
 def _recover(folder:Path):
     "Finish a swap that was interrupted between its two renames."
     old, part = folder.with_name(folder.name + '.old'), folder.with_name(folder.name + '.partial')
@@ -286,6 +306,7 @@ def _take(folder, key, record, what, info, stamps, legacy) -> str|tuple:
         save_json(dict(rec, stamps=stamps), folder/record)            # the memo of file digests, for the next run
     return st if st in ('new', 'same') else (st, rec)
 
+# %% ../nbs/05_stage.ipynb #a0044d5c
 def check_record(folder, key:dict, record:str='stage.json', what:str='output folder',
                  info=None,   # dict (or a function giving it) recorded beside the key when the record is written
                  stamps:dict|None=None, legacy=None) -> str:
@@ -340,6 +361,7 @@ def package_versions(pkgs=PACKAGES) -> dict:
         except importlib.metadata.PackageNotFoundError: return None
     return {p: v(p) for p in pkgs}
 
+# %% ../nbs/05_stage.ipynb #2713effd
 def git_state(root=None) -> dict:
     "The commit of the repository at `root` (default: the one coda itself is tracked in) and whether its tree has uncommitted changes."
     import coda
@@ -361,11 +383,13 @@ def _data_root(ds) -> str|None:
         if isinstance(r, (str, Path)): return str(Path(r).resolve())
         ds = getattr(ds, 'ds', None) or getattr(ds, 'base', None)
 
+# %% ../nbs/05_stage.ipynb #b274c68b
 def dataset_info(ds) -> dict|None:
     "What a dataset resolved to: name, split, root folder (resolved; None for built-in data), classes and images."
     if ds is None or isinstance(ds, (str, dict)): return ds
     return dict(name=ds.name, split=ds.split, root=_data_root(ds), classes=len(ds.classes), images=int(sum(ds.counts())))
 
+# %% ../nbs/05_stage.ipynb #fc9dc108
 def provenance(dataset=None,       # an ImageDataset (or a name, or a dict)
                models:dict|None=None, # name → `model_id(...)` (or any JSON)
                device=None, dtype=None, # what the stage computed on
