@@ -42,6 +42,7 @@ def ipc_rule(ipc:int, # images per class
     "The authors' IPC-only rule (n_neighbors, min_cluster_size): large at IPC ≤ 10, small above (A.6)."
     return (85, 55) if ipc <= 10 else (30, 15)
 
+# %% ../nbs/37_paper_settings.ipynb #05d7082b
 def discovery_params(dataset:str|None, # coda.data spec: idc, nette, woof, imagenet-a..e, imagenet1k, places365-10, ...
                      ipc:int,          # images per class
                      n_neighbors:int|None=None,      # UMAP n_neighbors (None or 0: the table's)
@@ -77,6 +78,7 @@ def find_grid(dataset:str, ipc:int, steps:int) -> str|None:
     "The name of the paper's γ × PIS grid for (dataset, IPC, steps), or None."
     return next((k for k, g in GRIDS.items() if (g['dataset'], g['ipc'], g['steps']) == (dataset, ipc, steps)), None)
 
+# %% ../nbs/37_paper_settings.ipynb #6487d1c0
 def grid_score(dataset:str, ipc:int, steps:int, # which grid
                gamma:float, pis:int,             # which cell (γ = 0: the all-unguided row)
               ) -> float|None:
@@ -88,6 +90,7 @@ def grid_score(dataset:str, ipc:int, steps:int, # which grid
     if round(gamma, 4) not in gs or pis not in g['pis']: return None
     return g['acc'][g['pis'].index(pis)][gs.index(round(gamma, 4))]
 
+# %% ../nbs/37_paper_settings.ipynb #29321a1a
 def grid_best(name:str) -> dict:
     "The best cell of grid `name`: gamma, pis, acc."
     g = GRIDS[name]
@@ -108,6 +111,7 @@ def _generator(g:str) -> str:
     "The paper generator a (possibly tiny, offline) generator stands for."
     return {'tiny': 'sdxl', 'tiny-dit': 'dit'}.get(g, g)
 
+# %% ../nbs/37_paper_settings.ipynb #e34919e7
 def align_settings(dataset:str, ipc:int, # the run's dataset and IPC
                    generator:str='sdxl', # sdxl | dit (tiny, tiny-dit: their offline stand-ins)
                   ) -> dict:
@@ -183,11 +187,13 @@ def _check_discovery(s, p, nb):
     got = (s['n_neighbors'], s['min_cluster_size'])
     return [] if got == (nn, mcs) else [f'discovery {got} != table {(nn, mcs)} for {key}']
 
+# %% ../nbs/37_paper_settings.ipynb #c999781d
 def _grid_pipeline(p:dict) -> bool:
     "Whether a run distills as the grids did: CoDA in the VAE + UMAP-50 space, all classes and images."
     return (p.get('method', 'coda') == 'coda' and p.get('encoder', 'vae') == 'vae' and p.get('reduce', '') in ('', 'umap')
             and p.get('n_components', 50) == 50 and not p.get('per_class') and not p.get('n_classes'))
 
+# %% ../nbs/37_paper_settings.ipynb #7ab6178b
 def _check_cell(s, quoted):
     "Problems of (γ, PIS, steps, form) against the paper cell, and of the quoted G against the grid."
     c, errs = align_settings(s['dataset'], s['ipc'], s['generator']), []
@@ -208,11 +214,13 @@ def _check_sweep(s, p):
     same = [round(x, 4) for x in p['gammas']] == [round(x, 4) for x in g['gammas']] and list(p['pis_list']) == g['pis']
     return [] if same else [f"the sweep is not the paper's grid: gammas {g['gammas']}, PIS {g['pis']}"]
 
+# %% ../nbs/37_paper_settings.ipynb #1862ac44
 def _quoted_g(p):
     "The quoted accuracy of the generated set on ResNetAP-10 (the grids' model), if the run quotes one."
     q = p.get('paper') or {}
     return q.get('G', q.get('full', q.get('G.ResNetAP-10')))
 
+# %% ../nbs/37_paper_settings.ipynb #b5c61f56
 def check_run(experiment:str, # experiment name (YAML stem), e.g. 'table1'
               nb:str,         # the run's paper notebook (stem)
               p:dict,         # its parameters: the notebook's defaults updated by the run's

@@ -90,11 +90,13 @@ def check_discover_args(ipc:int, # images per class
 def _jsonable_info(info:dict) -> dict:
     return {k: v for k, v in info.items() if not isinstance(v, np.ndarray) or v.size <= 64}
 
+# %% ../nbs/35_pipeline.ipynb #d36a3e80
 def save_selection(sel:Selection, path):
     "Write a `Selection` as JSON atomically (large arrays in `info` are dropped)."
     return save_json(dict(indices=sel.indices, origins=list(sel.origins), cluster_sizes=sel.cluster_sizes,
                           info=_jsonable_info(sel.info)), path)
 
+# %% ../nbs/35_pipeline.ipynb #bda76f1d
 def load_selection(path) -> Selection:
     "Read a `Selection` written by `save_selection`."
     d = load_json(path)
@@ -119,6 +121,7 @@ def _dask_client():
     try: return default_client()
     except ValueError: return None
 
+# %% ../nbs/35_pipeline.ipynb #722100da
 @contextlib.contextmanager
 def _on_dask(scheduler, n_jobs:int):
     "A Dask client of `scheduler`, else the caller's own client, else one of a new LocalCluster of `n_jobs` processes (closed after)."
@@ -130,6 +133,7 @@ def _on_dask(scheduler, n_jobs:int):
                                                             dashboard_address=None, silence_logs=logging.ERROR))
         st.enter_context(Client(target)); yield
 
+# %% ../nbs/35_pipeline.ipynb #a4fa2c97
 @contextlib.contextmanager
 def _on_ray(scheduler, n_jobs:int):
     "Ray connected to `scheduler` (or a local Ray of `n_jobs` CPUs), unless the caller started it; shut down after."
@@ -140,6 +144,7 @@ def _on_ray(scheduler, n_jobs:int):
     finally:
         if started: ray.shutdown()
 
+# %% ../nbs/35_pipeline.ipynb #fb8a5598
 @contextlib.contextmanager
 def engine(backend:str='loky', # joblib backend: loky | threading | multiprocessing | dask | ray
            scheduler:str|None=None, # dask: scheduler address (tcp://host:8786); ray: cluster address (auto, ray://host:10001)
@@ -173,6 +178,7 @@ def duplicate_rows(x) -> int:
     x = np.asarray(x).reshape(len(x), -1)
     return len(x) - len({hashlib.blake2b(np.ascontiguousarray(r).tobytes(), digest_size=16).digest() for r in x})
 
+# %% ../nbs/35_pipeline.ipynb #3cb700a9
 def _check_encoded(ds, ci, f, ipc, allow_fewer):
     "After encoding class `ci`: refuse it if unreadable images left it below IPC; warn if images repeat."
     n, total, name = len(f), len(ds.sources(ci)), f'class {ci} {ds.classes[ci]!r} ({ds.prompts[ci]})'
@@ -183,6 +189,7 @@ def _check_encoded(ds, ci, f, ipc, allow_fewer):
     if d: warnings.warn(f'{name}: {d} of its {n} images repeat another image of the class (identical features); '
                         'its representatives may show the same picture more than once')
 
+# %% ../nbs/35_pipeline.ipynb #be82cb2a
 def _select_part(out, cache, part, n_jobs, backend, kw):
     "Select the classes `part` in parallel and save each selection."
     feats = [(lambda f: np.asarray(f, np.float32).reshape(len(f), -1))(cache.encode_class(ci, progress=False)[0]) for ci in part]
@@ -191,6 +198,7 @@ def _select_part(out, cache, part, n_jobs, backend, kw):
         sels = discover_classes(feats, n_jobs=n_jobs, backend=backend, progress=False, **kw)
     for ci, sel in zip(part, sels): save_selection(sel, selection_path(out, ci))   # an interruption keeps these classes
 
+# %% ../nbs/35_pipeline.ipynb #41174425
 def _select_missing(out, cache, todo, n_jobs, backend, progress, kw, scheduler=None):
     "Encode (and check) the classes in `todo` that have no selection file yet, then select them (on `backend`), each selection saved as soon as it is done."
     from joblib import effective_n_jobs
@@ -232,6 +240,7 @@ def _class_indices(ds, classes) -> list:
     for c in todo: safe_join('R', ds.classes[c], 'class name')   # a class name becomes the folder R/<name>
     return todo
 
+# %% ../nbs/35_pipeline.ipynb #39d89d4f
 def _warn_small(ds, todo):
     "Warn, naming them, about the classes too small for UMAP (they are selected without reduction)."
     for ci in todo:

@@ -138,6 +138,7 @@ def _execute_inprocess(nb_path, out_nb, params, cwd):
     finally:
         os.chdir(old); write_nb(nb, out_nb)
 
+# %% ../nbs/70_reproduce.ipynb #3bf1c50c
 def execute_notebook(nb_path, out_nb, params:dict, cwd, executor:str='papermill', progress:bool=True):
     "Run the notebook at `nb_path` with `params`, saving the executed copy (also on failure) to `out_nb`."
     Path(out_nb).parent.mkdir(parents=True, exist_ok=True)
@@ -159,15 +160,18 @@ def run_config(exp:dict, run:dict, params:dict, smoke:bool, root=None,
                 **{k: prov[k] for k in ('git_sha', 'git_dirty', 'versions', 'python')}, cuda=_has_cuda(), provenance=prov,
                 started=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'))
 
+# %% ../nbs/70_reproduce.ipynb #f678124b
 def _has_cuda() -> bool:
     try:
         import torch; return torch.cuda.is_available()
     except ImportError: return False
 
+# %% ../nbs/70_reproduce.ipynb #061a98c0
 def is_done(out) -> bool:
     "A run folder holds a finished run (its `metrics.json` exists)."
     return (Path(out)/'metrics.json').exists()
 
+# %% ../nbs/70_reproduce.ipynb #50bfa0c5
 def _resolved(params:dict, smoke:bool, defaults:dict|None=None) -> dict:
     "The dataset a run's `dataset` parameter (or the notebook's default) resolves to (`offline`: Fashion-MNIST if found, else digits)."
     params = {**(defaults or {}), **params}
@@ -177,6 +181,7 @@ def _resolved(params:dict, smoke:bool, defaults:dict|None=None) -> dict:
     if name == 'offline': name = 'digits' if smoke else offline_dataset(name)[0]   # the smoke runs use digits
     return dict(dataset=name)
 
+# %% ../nbs/70_reproduce.ipynb #efed828f
 def _defaults(run:dict, root=None) -> dict:
     "The literal defaults of a run's notebook (empty if it cannot be read)."
     try: return notebook_parameters(notebook_path(run['notebook'], root))
@@ -188,6 +193,7 @@ def _error_line(e:BaseException) -> str:
     msg = str(getattr(e, 'evalue', e)).strip().splitlines()
     return f"{getattr(e, 'ename', type(e).__name__)}: {msg[0] if msg else ''}"[:300]
 
+# %% ../nbs/70_reproduce.ipynb #9f3db9b1
 def run_folder(results, exp_name:str, run_name:str, smoke:bool=False) -> Path:
     "`results/<experiment>/<run>/` (smoke runs: `results/smoke/<experiment>/<run>/`), refused if it leaves `results/`."
     base = (Path(results)/('smoke' if smoke else '')).resolve()
@@ -195,6 +201,7 @@ def run_folder(results, exp_name:str, run_name:str, smoke:bool=False) -> Path:
     if not out.is_relative_to(base): raise UserError(f'run folder {out} is outside {base}')
     return out
 
+# %% ../nbs/70_reproduce.ipynb #806f6330
 def run_one(exp:dict, run:dict, results='results', force:bool=False, smoke:bool=False, root=None,
             executor:str='papermill') -> dict:
     "Run one run of `exp` into its run folder unless done; a finished result is replaced only once its replacement is complete."
@@ -209,6 +216,7 @@ def run_one(exp:dict, run:dict, results='results', force:bool=False, smoke:bool=
             return _run_locked(exp, run, params, smoke, root, executor, out, row, force, sp)
     except Busy as e: return dict(row, status='busy', error=str(e))
 
+# %% ../nbs/70_reproduce.ipynb #27642e27
 def _run_locked(exp, run, params, smoke, root, executor, out, row, force, sp=None):
     "The rest of `run_one`, under the run folder's lock."
     if is_done(out) and not force and _same_params(out, params, sp): return dict(row, status='skipped')   # done meanwhile
@@ -223,6 +231,7 @@ def _run_locked(exp, run, params, smoke, root, executor, out, row, force, sp=Non
     if replace: swap_in(work, out)
     return dict(row, status='done', wall_s=round(time.time() - t0, 1))
 
+# %% ../nbs/70_reproduce.ipynb #eb43f945
 def _same_params(out, params, sp=None) -> bool:
     f = Path(out)/'config.json'
     if not f.exists(): return False
@@ -258,6 +267,7 @@ def _metric_cols(df:pd.DataFrame, exp:dict) -> list:
 
 _MAIN = ('acc', 'best_acc', 'fid', 'sigma', 'y')
 
+# %% ../nbs/70_reproduce.ipynb #a90e22b4
 def summary_figure(df:pd.DataFrame, exp:dict, out_dir, max_metrics:int=4):
     "One horizontal bar panel per numeric metric (at most `max_metrics`), one bar per run."
     import matplotlib.pyplot as plt
@@ -293,6 +303,7 @@ def reproduce(experiment, # experiment name (experiments/<name>.yaml) or a YAML 
     summarize(exp, results, smoke)
     return pd.DataFrame(rows)
 
+# %% ../nbs/70_reproduce.ipynb #a2ec227f
 def _only(runs, only):
     if only is None: return runs
     want = [only] if isinstance(only, str) else list(only)

@@ -36,3 +36,29 @@ def test_committed_mini_generator_is_the_one_the_main_job_uses():
     nb = notebook_parameters(ROOT/'nbs'/'paper'/'offline.ipynb')
     key = minidiff_key(load_dataset('fashion-mnist'), train_params(steps=nb['train_steps'], batch_size=nb['train_batch']))
     assert {Path(t).parts[2] for t in tracked} == {key}, f'committed {tracked}, the main job wants {key}'
+
+def _exported_definitions(cell_source):
+    "The names of the top-level functions and classes in an exported notebook cell ([] for other cells)."
+    import ast
+    lines = cell_source.splitlines()
+    flags = [l for l in lines if l.startswith('#|')]
+    if not any(f.split()[1:2] in (['export'], ['exports']) for f in flags): return []
+    code = '\n'.join(l for l in lines if not l.lstrip().startswith(('%', '!')))
+    return [n.name for n in ast.parse(code).body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+
+def test_exported_definitions_finds_every_def():
+    src = "#| export\nimport os\n@patch\ndef f(x): pass\nclass A:\n    def m(self): pass\nX = 1\n"
+    assert _exported_definitions(src) == ['f', 'A']                 # methods inside a class are the class's
+    assert _exported_definitions(src.replace('#| export', '#| hide')) == []
+    assert _exported_definitions(src.replace('#| export', '#| exports')) == ['f', 'A']
+
+def test_one_definition_per_exported_cell():
+    "Issue 11: no notebook cell holds more than one exported definition (private helpers count)."
+    import json
+    bundles = []
+    for nb in sorted((ROOT/'nbs').glob('*.ipynb')):
+        for i, c in enumerate(json.loads(nb.read_text())['cells']):
+            if c['cell_type'] != 'code': continue
+            src = c['source'] if isinstance(c['source'], str) else ''.join(c['source'])
+            if len(names := _exported_definitions(src)) > 1: bundles.append(f'{nb.name} cell {i}: {", ".join(names)}')
+    assert not bundles, 'cells with more than one exported definition:\n' + '\n'.join(bundles)
