@@ -4,6 +4,7 @@
 
 # %% ../nbs/37_paper_settings.ipynb #38afd8ed
 from __future__ import annotations
+from .core import check_range
 
 # %% auto #0
 __all__ = ['FALLBACK', 'DISCOVERY_PARAMS', 'GRIDS', 'FORM', 'DISCOVERY_RESOLUTION', 'RELEASED_RESOLUTION', 'HARD_PROTOCOL',
@@ -45,13 +46,15 @@ def ipc_rule(ipc:int, # images per class
 # %% ../nbs/37_paper_settings.ipynb #05d7082b
 def discovery_params(dataset:str|None, # coda.data spec: idc, nette, woof, imagenet-a..e, imagenet1k, places365-10, ...
                      ipc:int,          # images per class
-                     n_neighbors:int|None=None,      # UMAP n_neighbors (None or 0: the table's)
-                     min_cluster_size:int|None=None, # HDBSCAN min_cluster_size (None or 0: the table's)
+                     n_neighbors:int|None=None,      # UMAP n_neighbors (None: the table's)
+                     min_cluster_size:int|None=None, # HDBSCAN min_cluster_size (None: the table's)
                     ) -> dict:
     "The discovery settings of `dataset` at `ipc` (the table's unless given), with their `source`."
     nn, mcs, src = DISCOVERY_PARAMS.get((dataset, int(ipc))) or (*ipc_rule(ipc), FALLBACK)
-    if n_neighbors or min_cluster_size: src = f'given (table: {nn}/{mcs})'
-    return dict(n_neighbors=int(n_neighbors or nn), min_cluster_size=int(min_cluster_size or mcs), source=src)
+    check_range('n_neighbors', n_neighbors, 2, optional=True); check_range('min_cluster_size', min_cluster_size, 2, optional=True)
+    if n_neighbors is not None or min_cluster_size is not None: src = f'given (table: {nn}/{mcs})'
+    return dict(n_neighbors=int(nn if n_neighbors is None else n_neighbors),
+                min_cluster_size=int(mcs if min_cluster_size is None else min_cluster_size), source=src)
 
 # %% ../nbs/37_paper_settings.ipynb #fde61c54
 _G9 = [0.01, 0.03, 0.05, 0.08, 0.10, 0.13, 0.15, 0.18, 0.20]
