@@ -64,4 +64,4 @@ def test_notebook_resolves_through_the_table(nb):
     src = (ROOT/'nbs'/'paper'/f'{nb}.ipynb').read_text()
     assert 'run_settings(' in src and 'default_params(' not in src
     p = notebook_parameters(ROOT/'nbs'/'paper'/f'{nb}.ipynb')
-    assert p.get('n_neighbors') == 0 and p.get('min_cluster_size') == 0, 'the two parameters default to the table (0)'
+    assert p.get('n_neighbors') is None and p.get('min_cluster_size') is None, 'the two parameters default to the table (None)'
