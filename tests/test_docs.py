@@ -36,6 +36,24 @@ def test_library_notebooks_are_the_numbered_ones():
     assert names == sorted(names) and 'index.ipynb' not in names and all(re.match(r'\d', n) for n in names)
     with pytest.raises(SystemExit): outputs.main([str(ROOT/'nbs'/'paper'/'offline.ipynb'), '--out', '/nonexistent'])
 
+def test_outputs_keep_the_sources_as_written():
+    "Executing a notebook adds outputs only: sources keep their format (str or lines), ids stay, execnb's idx_ never enters."
+    orig = {'cells': [{'cell_type': 'code', 'id': 'a1', 'source': ['x = 1\n', 'x'], 'outputs': [], 'execution_count': None, 'metadata': {}},
+                      {'cell_type': 'markdown', 'id': 'b2', 'source': '# T', 'metadata': {}}]}
+    ran = {'cells': [{'cell_type': 'code', 'id': 'a1', 'idx_': 0, 'source': 'x = 1\nx', 'execution_count': 3,
+                      'outputs': [{'output_type': 'execute_result', 'data': {'text/plain': '1'}}], 'metadata': {}},
+                     {'cell_type': 'markdown', 'id': 'b2', 'idx_': 1, 'source': '# T', 'metadata': {}}]}
+    nb = outputs.with_outputs(json.loads(json.dumps(orig)), ran)
+    assert nb['cells'][0]['source'] == ['x = 1\n', 'x'] and nb['cells'][0]['outputs'][0]['data'] == {'text/plain': '1'}
+    assert nb['cells'][0]['execution_count'] is None and not any('idx_' in c for c in nb['cells'])
+    with pytest.raises(AssertionError): outputs.with_outputs(orig, {'cells': ran['cells'][:1]})
+
+def test_committed_notebooks_carry_no_execution_fields():
+    "No library notebook carries execnb's idx_ or an execution count (what tools/outputs.py writes, nbdev_clean leaves)."
+    for p in outputs.library_notebooks():
+        for c in json.loads(p.read_text())['cells']:
+            assert 'idx_' not in c and c.get('execution_count') is None, f'{p.name}: cell {c.get("id")}'
+
 def test_directives_become_myst_nb_tags():
     nb = {'cells': [{'cell_type': 'code', 'source': '#| hide\nimport x', 'outputs': [], 'metadata': {}},
                     {'cell_type': 'code', 'source': '#| export\ndef f(): pass', 'outputs': [], 'metadata': {}},

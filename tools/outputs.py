@@ -105,6 +105,14 @@ _f('png', metadata={{'Software': None}})
 del _r, _np, _mpl, _f
 """
 
+def with_outputs(orig:dict, executed:dict) -> dict:
+    """`orig` (the notebook as read from disk) with the outputs of `executed` (the same cells run): sources, their format
+    (str or list of lines), ids and metadata stay byte for byte as they were; execnb's own fields (`idx_`) never enter."""
+    assert len(orig['cells']) == len(executed['cells']), 'the executed notebook has other cells'
+    for c, e in zip(orig['cells'], executed['cells']):
+        if c['cell_type'] == 'code': c['outputs'], c['execution_count'] = e.get('outputs', []), None
+    return orig
+
 def execute_one(src:Path, dest:Path, dpi=80, flags=None) -> bool:
     "Run `src` as the tests do (skipping `flags`) with outputs kept; write the cleaned result to `dest`."
     from execnb.shell import CaptureShell
@@ -132,7 +140,7 @@ def execute_one(src:Path, dest:Path, dpi=80, flags=None) -> bool:
         with working_directory(src.parent): k.run_all(nb, exc_stop=True, preproc=skip)
     except Exception:
         sys.stderr.write(k.prettytb(fname=src.relative_to(ROOT) if src.is_relative_to(ROOT) else src) + '\n'); return False
-    nb = json.loads(json.dumps(nb))                         # plain dicts from here on
+    nb = with_outputs(json.loads(before), json.loads(json.dumps(nb)))
     for w in scrub_outputs(nb, src.name): print('warning:', w, file=sys.stderr)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f'{dest.stem}.tmp-{os.getpid()}.ipynb')
