@@ -143,8 +143,9 @@ def library(execute:bool, cites:dict) -> list:
 def _runs():
     "The committed runs of the paper notebook to show: (page, folder, title)."
     runs = [('results/mini-main', ROOT/'results'/'mini'/'main', 'The main job (`make mini`)')]
-    for d in sorted((ROOT/'results'/'offline').glob('ipc*'), key=lambda d: int(re.sub(r'\D', '', d.name) or 0)):
-        if re.fullmatch(r'ipc\d+', d.name): runs.append((f'results/offline-{d.name}', d, f'Offline benchmark, IPC {d.name[3:]}'))
+    for d in sorted((ROOT/'results'/'offline').glob('ipc*'), key=lambda d: (int(re.sub(r'\D', '', d.name) or 0), d.name)):
+        if m := re.fullmatch(r'ipc(\d+)(_beyond)?', d.name):   # ipc10, and ipc10_beyond (issue 13's rows)
+            runs.append((f'results/offline-{d.name}', d, f'Offline benchmark, IPC {m[1]}' + (' (beyond the paper)' if m[2] else '')))
     return runs
 
 def results(cites:dict) -> list:

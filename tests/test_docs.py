@@ -169,3 +169,10 @@ def _promises_figure(name):
     "Whether the executed notebook of this page has a figure output (then the page must show it)."
     nb = {'discovery': '30_discover', 'alignment': '40_align'}[name]
     return any('image/png' in p.read_text() for p in (ROOT/'nbs'/f'{nb}.ipynb', HTML.parent/'executed'/f'{nb}.ipynb') if p.exists())
+
+def test_results_pages_include_every_committed_offline_run():
+    "The Results section lists the main job and each committed offline run folder, the beyond-the-paper rows too."
+    names = [d.name for _, d, _ in stage._runs()]
+    committed = sorted(d.name for d in (ROOT/'results'/'offline').glob('ipc*') if (d/'offline.ipynb').exists())
+    assert names[0] == 'main' and sorted(names[1:]) == committed
+    assert all(t.endswith('(beyond the paper)') == d.name.endswith('_beyond') for _, d, t in stage._runs()[1:])
