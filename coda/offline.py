@@ -14,9 +14,10 @@ from .evaluate import OFFLINE_WIDTH, dc_params
 from .metrics import mean_std, paired_test
 
 # %% auto #0
-__all__ = ['OFFLINE_METHODS', 'METHOD_LABELS', 'DISCOVERY', 'AUTO_METHODS', 'FMNIST_HINT', 'COMPARISONS', 'offline_dataset',
-           'offline_protocol', 'selection_folder', 'generated_folder', 'offline_summary', 'comparisons',
-           'summary_markdown', 'plot_paired', 'holdout_arrays', 'environment', 'collect_offline']
+__all__ = ['OFFLINE_METHODS', 'METHOD_LABELS', 'DISCOVERY', 'AUTO_METHODS', 'FMNIST_HINT', 'COMPARISONS', 'DC_ANCHORS', 'DC_FULL',
+           'ANCHOR_TOL', 'offline_dataset', 'offline_protocol', 'selection_folder', 'generated_folder',
+           'offline_summary', 'comparisons', 'summary_markdown', 'plot_paired', 'anchor_check', 'holdout_arrays',
+           'environment', 'collect_offline']
 
 # %% ../nbs/80_offline.ipynb #e8127d9b
 OFFLINE_METHODS = ('random', 'kmeans', 'herding', 'umap_kmeans', 'coda_reference', 'coda_paper', 'diffusion', 'coda_G',
@@ -152,6 +153,20 @@ def plot_paired(s:pd.DataFrame, out_dir=None, name:str='paired', title:str=''):
         if title: fig.suptitle(title, fontsize=9)
         paths = savefig(fig, out_dir, name) if out_dir else None
     return fig if out_dir is None else (plt.close(fig), paths)[1]
+
+# %% ../nbs/80_offline.ipynb #ee2b8185
+DC_ANCHORS = {1: 51.4, 10: 73.8, 50: 82.5}   # DC (ICLR 2021) Table 1, Fashion-MNIST, Random real images, ConvNet (%)
+DC_FULL = 93.5                                # the same table, the whole training set (%)
+ANCHOR_TOL = 2.5                              # how far (points) the mean of our Random may land from the anchor
+
+# %% ../nbs/80_offline.ipynb #5493632a
+def anchor_check(s:pd.DataFrame, # `offline_summary` output (or summary.csv)
+                 anchors:dict=DC_ANCHORS, tol:float=ANCHOR_TOL) -> pd.DataFrame:
+    "Per IPC with an anchor: Random's n, mean ± std, the anchor, the difference and whether it is within `tol`."
+    r = s[(s.method == 'random') & s.ipc.isin(list(anchors))].sort_values('ipc')
+    d = r.acc_mean.values - r.ipc.map(anchors).values
+    return pd.DataFrame(dict(ipc=r.ipc.values, n=r.n.values, acc_mean=r.acc_mean.values, acc_std=r.acc_std.values,
+                             anchor=r.ipc.map(anchors).values, diff=d, within=abs(d) <= tol))
 
 # %% ../nbs/80_offline.ipynb #100bcf95
 def holdout_arrays(full, pool, per_class:int=500, seed:int=0) -> tuple:

@@ -11,7 +11,8 @@
 - **The paper**: references in the prose (`§3.1`, `Eq. 7`, `Algorithm 2`, `Appendix A.4`) link to a page with
   the paper's sections and Eq. 1–7, which lists, per section, the notebooks that cite it.
 - **Results**: the executed copies of the paper notebook from the committed runs (`results/mini/main/`,
-  `results/offline/ipc*/` that finished: a `table.md` beside the notebook and no error in it), each with
+  `results/offline/ipc*/`, `results/auto_grid/ipc*/` that finished: `metrics.json`, the done marker, beside the
+  notebook and no error in it), each with
   the figures the run wrote, and the offline summary table.
 
 Nothing here changes a tracked file."""
@@ -140,30 +141,36 @@ def library(execute:bool, cites:dict) -> list:
         write(transform(nb, cites, p.stem), SRC/p.name); pages.append(p.stem)
     return pages
 
+RUN_KINDS = {'_beyond': ' (beyond the paper)', '_random': ' (Random only, more seeds)'}
+
 def _runs():
-    "The committed runs of the paper notebook to show: (page, folder, title)."
-    runs = [('results/mini-main', ROOT/'results'/'mini'/'main', 'The main job (`make mini`)')]
-    for d in sorted((ROOT/'results'/'offline').glob('ipc*'), key=lambda d: (int(re.sub(r'\D', '', d.name) or 0), d.name)):
-        if m := re.fullmatch(r'ipc(\d+)(_beyond)?', d.name):   # ipc10, and ipc10_beyond (issue 13's rows)
-            runs.append((f'results/offline-{d.name}', d, f'Offline benchmark, IPC {m[1]}' + (' (beyond the paper)' if m[2] else '')))
+    "The committed runs of the paper notebooks to show: (page, folder, title, notebook file name)."
+    key = lambda d: (int(re.sub(r'\D', '', d.name) or 0), d.name)
+    runs = [('results/mini-main', ROOT/'results'/'mini'/'main', 'The main job (`make mini`)', 'offline.ipynb')]
+    for d in sorted((ROOT/'results'/'offline').glob('ipc*'), key=key):
+        if m := re.fullmatch(r'ipc(\d+)(_[a-z]+)?', d.name):   # ipc10, ipc10_beyond (issue 13's rows), ipc1_random
+            runs.append((f'results/offline-{d.name}', d, f'Offline benchmark, IPC {m[1]}' + RUN_KINDS.get(m[2] or '', ''), 'offline.ipynb'))
+    for d in sorted((ROOT/'results'/'auto_grid').glob('ipc*'), key=key):
+        if m := re.fullmatch(r'ipc(\d+)', d.name):
+            runs.append((f'results/auto_grid-{d.name}', d, f'Auto hyper-parameters vs the grid, IPC {m[1]} (beyond the paper)', 'auto_grid.ipynb'))
     return runs
 
 def results(cites:dict) -> list:
     "Stage the executed run notebooks with their figures; return their page names."
     pages = []
-    for page, d, name in _runs():
-        nbp = d/'offline.ipynb'
+    for page, d, name, nbf in _runs():
+        nbp = d/nbf
         if not nbp.exists(): continue
         nb = json.loads(nbp.read_text())
-        if not (d/'table.md').exists() or errors(nb):
-            print(f'docs: skipping {nbp.relative_to(ROOT)}: the run has not finished (no table.md, or an error in the notebook)'); continue
+        if not (d/'metrics.json').exists() or errors(nb):
+            print(f'docs: skipping {nbp.relative_to(ROOT)}: the run has not finished (no metrics.json, or an error in the notebook)'); continue
         cfg = json.loads((d/'config.json').read_text()) if (d/'config.json').exists() else {}
         nb = transform(nb, cites, page)
         first = next(i for i, c in enumerate(nb['cells']) if c['cell_type'] == 'markdown')
         orig = title(nb)
         nb['cells'][first]['source'] = re.sub(r'^#\s+.+$', lambda m: f'# Results: {name}\n\n*{orig}*', _src(nb['cells'][first]), count=1, flags=re.M)
         sha = (cfg.get('git_sha') or '')[:10]
-        note = (f"The executed copy of `nbs/paper/offline.ipynb` committed in `{d.relative_to(ROOT)}/`"
+        note = (f"The executed copy of `nbs/paper/{nbf}` committed in `{d.relative_to(ROOT)}/`"
                 + (f" (dataset {cfg['dataset']}, commit {sha})" if cfg.get('dataset') else '') + '.')
         nb['cells'].insert(first + 1, md_cell(note))
         figs = sorted(d.glob('*.png'))

@@ -171,8 +171,11 @@ def _promises_figure(name):
     return any('image/png' in p.read_text() for p in (ROOT/'nbs'/f'{nb}.ipynb', HTML.parent/'executed'/f'{nb}.ipynb') if p.exists())
 
 def test_results_pages_include_every_committed_offline_run():
-    "The Results section lists the main job and each committed offline run folder, the beyond-the-paper rows too."
-    names = [d.name for _, d, _ in stage._runs()]
-    committed = sorted(d.name for d in (ROOT/'results'/'offline').glob('ipc*') if (d/'offline.ipynb').exists())
-    assert names[0] == 'main' and sorted(names[1:]) == committed
-    assert all(t.endswith('(beyond the paper)') == d.name.endswith('_beyond') for _, d, t in stage._runs()[1:])
+    "The Results section lists the main job and each committed offline and auto_grid run folder, beyond-the-paper runs marked."
+    runs = stage._runs()
+    names = [f'{d.parent.name}/{d.name}' for _, d, _, _ in runs]
+    committed = sorted(f'{d.parent.name}/{d.name}' for e in ('offline', 'auto_grid') for d in (ROOT/'results'/e).glob('ipc*')
+                       if (d/f'{e}.ipynb').exists())
+    assert names[0] == 'mini/main' and sorted(names[1:]) == committed
+    assert all(t.endswith('(beyond the paper)') == (d.name.endswith('_beyond') or d.parent.name == 'auto_grid') for _, d, t, _ in runs[1:])
+    assert all((d/nb).name in ('offline.ipynb', 'auto_grid.ipynb') for _, d, _, nb in runs)

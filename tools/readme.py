@@ -43,6 +43,18 @@ def _offline(fs, ipcs):
             f"from `results/offline/summary.csv`.\n\n")
     return head + summary_markdown(s, ipcs).strip()
 
+def _anchors(fs):
+    "Random per IPC of the offline summary against DC's published numbers (coda.offline.anchor_check)."
+    import pandas as pd
+    from coda.offline import anchor_check, ANCHOR_TOL
+    csv = fs.read('results/offline/summary.csv')
+    if csv is None: return '*(the offline table has not been run yet: `coda_reproduce offline`)*'
+    a = anchor_check(pd.read_csv(io.StringIO(csv)))
+    rows = [f"| {r.ipc} | {r.n} | {r.acc_mean:.1f} ± {r.acc_std:.1f} | {r.anchor:.1f} | {r.diff:+.1f} | "
+            f"{'yes' if r.within else 'no'} |" for r in a.itertuples()]
+    return '\n'.join([f'| IPC | n | Random (last) % | DC anchor % | difference | within ±{ANCHOR_TOL} |',
+                      '|---|---|---|---|---|---|', *rows])
+
 def _mini(fs):
     d = 'results/mini/main'; table, met = fs.read(f'{d}/table.md'), fs.read(f'{d}/metrics.json')
     if table is None or met is None: return '*(not run yet: `make mini`)*'
@@ -54,6 +66,7 @@ def _expand(md, fs):
     def sub(mo):
         what, *args = mo.group(1).split()
         if what == 'mini': return _mini(fs)
+        if what == 'anchors': return _anchors(fs)
         if what == 'offline': return _offline(fs, [int(a.split('=')[1]) for a in args if a.startswith('ipc=')] or None)
         raise ValueError(f'unknown table {what!r}')
     return re.sub(r'<!-- table: ([^>]*?) -->', sub, md)
