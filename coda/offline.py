@@ -113,10 +113,10 @@ def comparisons(runs:pd.DataFrame, pairs=COMPARISONS) -> pd.DataFrame:
 def _pm(m, s): return '–' if m is None or (isinstance(m, float) and math.isnan(m)) else f'{m:.1f} ± {s:.1f}' if not math.isnan(s) else f'{m:.1f}'
 
 # %% ../nbs/80_offline.ipynb #bc8f05cf
-def _dcell(d, s, p):
+def _dcell(d, s, p, n=None):   # n: the number of pairs, shown when it is not the rows' n
     if isinstance(d, float) and math.isnan(d): return '–'
     if isinstance(p, float) and math.isnan(p): return f'{d:+.1f} (n < 2: no test)'
-    tag = f'p = {p:.3f}' if p >= 0.001 else 'p < 0.001'
+    tag = (f'p = {p:.3f}' if p >= 0.001 else 'p < 0.001') + ('' if n is None else f', n = {n}')
     return f'{d:+.1f} ± {s:.1f} ({tag})' + ('' if p < 0.05 else ', no difference detected')
 
 # %% ../nbs/80_offline.ipynb #e71064cf
@@ -126,10 +126,12 @@ def summary_markdown(s:pd.DataFrame, # `offline_summary` output
     "The offline table as markdown: one row per IPC × method."
     s = s if ipcs is None else s[s.ipc.isin(ipcs)]
     lines = ['| IPC | method | n | accuracy (last) % | best (test-selected) % | − Random | − K-Means |', '|---|---|---|---|---|---|---|']
-    for r in s.itertuples():
+    n = {(r.ipc, r.method): r.n for r in s.itertuples()}
+    pairs = lambda r, b: (None if (k := getattr(r, f'n_{b}', None)) is None or k == r.n == n.get((r.ipc, b), k) else int(k))
+    for r in s.itertuples():   # a difference shows its number of pairs where a row has seeds its baseline lacks
         lines.append(f'| {r.ipc} | {METHOD_LABELS.get(r.method, r.method)} | {r.n} | {_pm(r.acc_mean, r.acc_std)} | '
-                     f'{_pm(r.best_mean, r.best_std)} | {_dcell(r.d_random, r.d_random_std, r.p_random)} | '
-                     f'{_dcell(r.d_kmeans, r.d_kmeans_std, r.p_kmeans)} |')
+                     f'{_pm(r.best_mean, r.best_std)} | {_dcell(r.d_random, r.d_random_std, r.p_random, pairs(r, "random"))} | '
+                     f'{_dcell(r.d_kmeans, r.d_kmeans_std, r.p_kmeans, pairs(r, "kmeans"))} |')
     return '\n'.join(lines) + '\n'
 
 # %% ../nbs/80_offline.ipynb #bb814321
@@ -206,7 +208,9 @@ def collect_offline(exp:dict, results='results') -> pd.DataFrame:
     with atomic_path(d/'comparisons.csv') as t: c.round(4).to_csv(t, index=False)
     head = f"Dataset: {', '.join(ds)}; n_test = {', '.join(map(str, sorted(set(runs.n_test))))} test images\n\n" if 'n_test' in runs else ''
     (d/'summary.md').write_text(head + summary_markdown(s))
-    save_json(dict(environment(), datasets=ds), d/'environment.json')
+    ran_on = {r['name']: load_json(f) if (f := d/r['name']/'environment.json').exists() else None   # None: the run did not record it
+              for r in exp['runs'] if (d/r['name']/'seeds.csv').exists()}
+    save_json(dict(environment(), datasets=ds, runs=ran_on), d/'environment.json')
     plot_paired(s, d, 'paired', f"{exp['name']}: paired differences over seeds ({', '.join(ds)})")
     return s
 
