@@ -105,6 +105,7 @@ def load_selection(path) -> Selection:
 # %% ../nbs/35_pipeline.ipynb #e33ba328
 ENGINES = dict(dask=('distributed', 'coda[multi]'), ray=('ray', 'coda[ray]'))   # backend: (module it needs, what to pip install)
 
+# %% ../nbs/35_pipeline.ipynb #bcae9a2a
 def check_backend(backend:str, scheduler:str|None=None):
     "Raise a UserError if `backend` needs a package that is missing, or `scheduler` is given to a backend that has none."
     check_choice('backend', backend, BACKENDS)
