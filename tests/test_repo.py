@@ -1,5 +1,5 @@
 "Repository-level checks: README in sync with nbs/index.ipynb, console scripts installed."
-import shutil, subprocess, sys
+import re, shutil, subprocess, sys
 from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT/'tools'))
@@ -62,3 +62,26 @@ def test_one_definition_per_exported_cell():
             src = c['source'] if isinstance(c['source'], str) else ''.join(c['source'])
             if len(names := _exported_definitions(src)) > 1: bundles.append(f'{nb.name} cell {i}: {", ".join(names)}')
     assert not bundles, 'cells with more than one exported definition:\n' + '\n'.join(bundles)
+
+def _exports_something(cell_source):
+    "Whether an exported cell defines anything (a function, class or name), not only imports."
+    import ast
+    lines = cell_source.splitlines()
+    if not any(l.startswith('#|') and l.split()[1:2] in (['export'], ['exports']) for l in lines): return False
+    code = '\n'.join(l for l in lines if not l.lstrip().startswith(('%', '!')))
+    return any(not isinstance(n, (ast.Import, ast.ImportFrom, ast.Expr)) for n in ast.parse(code).body)
+
+def test_exports_something_tells_definitions_from_imports():
+    assert _exports_something("#| export\nX = 1") and _exports_something("#| export\ndef f(): pass")
+    assert not _exports_something("#| export\nimport os\nfrom x import y") and not _exports_something("X = 1")
+
+def test_each_exported_definition_is_shown_at_once():
+    "Issue 11 (fastcore's style): the code cell after each exported definition shows or tests it (markdown may come between)."
+    import json
+    orphans = []
+    for nb in sorted((ROOT/'nbs').glob('*.ipynb')):
+        code = [(i, ''.join(c['source'])) for i, c in enumerate(json.loads(nb.read_text())['cells']) if c['cell_type'] == 'code']
+        for (i, src), nxt in zip(code, [*code[1:], (None, None)]):
+            if _exports_something(src) and (nxt[1] is None or re.search(r'^#\|\s*exports?\b', nxt[1], re.M)):
+                orphans.append(f'{nb.name} cell {i}')
+    assert not orphans, 'exported cells not followed by a cell that shows them:\n' + '\n'.join(orphans)
