@@ -187,8 +187,8 @@ def results_index(pages:list):
     d = ROOT/'results'/'offline'
     parts = ['# The committed runs', '',
              'What the committed runs measured, as their executed notebooks show it. They are copies of the paper '
-             'notebook `nbs/paper/offline.ipynb` (which stays a template without outputs), run by '
-             '`coda_reproduce mini` and `coda_reproduce offline`.', '']
+             'notebooks `nbs/paper/offline.ipynb` and `nbs/paper/auto_grid.ipynb` (which stay templates without outputs), '
+             'run by `coda_reproduce mini`, `coda_reproduce offline` and `coda_reproduce auto_grid`.', '']
     if (d/'summary.md').exists():
         parts += ['## The offline benchmark', '', '`results/offline/summary.md`:', '', (d/'summary.md').read_text().strip(), '']
     if (d/'paired.png').exists():
