@@ -69,19 +69,52 @@ def _exports_something(cell_source):
     lines = cell_source.splitlines()
     if not any(l.startswith('#|') and l.split()[1:2] in (['export'], ['exports']) for l in lines): return False
     code = '\n'.join(l for l in lines if not l.lstrip().startswith(('%', '!')))
-    return any(not isinstance(n, (ast.Import, ast.ImportFrom, ast.Expr)) for n in ast.parse(code).body)
+    imp = lambda n: isinstance(n, (ast.Import, ast.ImportFrom, ast.Expr)) or (isinstance(n, ast.Try) and all(map(imp, n.body)))
+    return not all(map(imp, ast.parse(code).body))   # `try: import x` with a fallback is an import too
 
 def test_exports_something_tells_definitions_from_imports():
     assert _exports_something("#| export\nX = 1") and _exports_something("#| export\ndef f(): pass")
     assert not _exports_something("#| export\nimport os\nfrom x import y") and not _exports_something("X = 1")
+    assert not _exports_something("#| export\ntry: import fcntl\nexcept ImportError: fcntl = None")
 
 def test_each_exported_definition_is_shown_at_once():
     "Issue 11 (fastcore's style): the code cell after each exported definition shows or tests it (markdown may come between)."
     import json
     orphans = []
     for nb in sorted((ROOT/'nbs').glob('*.ipynb')):
-        code = [(i, ''.join(c['source'])) for i, c in enumerate(json.loads(nb.read_text())['cells']) if c['cell_type'] == 'code']
+        code = [(i, ''.join(c['source'])) for i, c in enumerate(json.loads(nb.read_text())['cells']) if c['cell_type'] == 'code'
+                and not _hidden_imports(''.join(c['source']))]       # a hidden import-only cell may stand between
         for (i, src), nxt in zip(code, [*code[1:], (None, None)]):
             if _exports_something(src) and (nxt[1] is None or re.search(r'^#\|\s*exports?\b', nxt[1], re.M)):
                 orphans.append(f'{nb.name} cell {i}')
     assert not orphans, 'exported cells not followed by a cell that shows them:\n' + '\n'.join(orphans)
+
+def _parsed(cell_source):
+    import ast
+    return ast.parse('\n'.join('' if l.lstrip().startswith(('%', '!')) else l for l in cell_source.splitlines()))
+
+def _hidden_imports(cell_source):
+    "A `#| hide` cell of imports only."
+    import ast
+    return bool(re.search(r'^#\|\s*hide\b', cell_source, re.M)) and all(isinstance(n, (ast.Import, ast.ImportFrom)) for n in _parsed(cell_source).body)
+
+def _mixes_imports(cell_source):
+    "A cell that nbdev_proc_nbs executes for its imports (any import, nested too) but that holds other code as well."
+    import ast
+    if re.search(r'^#\|\s*(export|exports|exporti|exec_doc)\b|^#\|\s*eval:\s*false', cell_source, re.M | re.I): return False
+    if 'nbdev_export()' in cell_source: return False                  # nbdev skips the closing export cell
+    t = _parsed(cell_source)
+    imports = [n for n in ast.walk(t) if isinstance(n, (ast.Import, ast.ImportFrom))]
+    return bool(imports) and any(not isinstance(n, (ast.Import, ast.ImportFrom)) for n in t.body)
+
+def test_mixes_imports_finds_what_nbdev_executes():
+    assert _mixes_imports("import os\nx = os.sep") and _mixes_imports("try: import a\nexcept ImportError: pass")
+    assert not _mixes_imports("import os\nfrom a import b") and not _mixes_imports("x = 1") and not _mixes_imports("#| export\nimport os\nX = 1")
+    assert _hidden_imports("#| hide\nimport os") and not _hidden_imports("import os") and not _hidden_imports("#| hide\nimport os\nx = 1")
+
+def test_no_cell_mixes_imports_with_code():
+    "Issue 14: nbdev_proc_nbs (nbdev_docs) executes every cell that holds an import; one that also uses a test's names fails there."
+    import json
+    mixed = [f'{nb.name} cell {i}' for nb in sorted((ROOT/'nbs').glob('*.ipynb'))
+             for i, c in enumerate(json.loads(nb.read_text())['cells']) if c['cell_type'] == 'code' and _mixes_imports(''.join(c['source']))]
+    assert not mixed, 'cells that mix imports with other code (put the imports in a `#| hide` cell before them):\n' + '\n'.join(mixed)
