@@ -55,6 +55,24 @@ def _anchors(fs):
     return '\n'.join([f'| IPC | n | Random (last) % | DC anchor % | difference | within ±{ANCHOR_TOL} |',
                       '|---|---|---|---|---|---|', *rows])
 
+BEYOND = ('coda_improved', 'coda_auto', 'coda_improved_auto')
+
+def _beyond(fs):
+    "Issue 13's rows per IPC: accuracy, and the paired differences to K-Means and to CoDA R (reference), from the summary files."
+    import pandas as pd
+    from coda.offline import METHOD_LABELS, _pm, _dcell
+    s, c = (fs.read(f'results/offline/{f}') for f in ('summary.csv', 'comparisons.csv'))
+    if s is None or c is None: return '*(the beyond-the-paper rows have not been run yet: `coda_reproduce offline`)*'
+    s, c = pd.read_csv(io.StringIO(s)), pd.read_csv(io.StringIO(c))
+    def cell(a, b, ipc):
+        t = c[(c.a == a) & (c.b == b) & (c.ipc == ipc)]
+        return _dcell(t['diff'].iloc[0], t.diff_std.iloc[0], t.p_t.iloc[0], int(t.n.iloc[0])) if len(t) else '–'
+    rows = ['| IPC | method | n | accuracy (last) % | − K-Means | − CoDA R (reference) |', '|---|---|---|---|---|---|']
+    for r in s[s.method.isin(BEYOND)].sort_values('ipc', kind='stable').itertuples():
+        rows.append(f'| {r.ipc} | {METHOD_LABELS.get(r.method, r.method)} | {r.n} | {_pm(r.acc_mean, r.acc_std)} | '
+                    f'{cell(r.method, "kmeans", r.ipc)} | {cell(r.method, "coda_reference", r.ipc)} |')
+    return '\n'.join(rows)
+
 def _mini(fs):
     d = 'results/mini/main'; table, met = fs.read(f'{d}/table.md'), fs.read(f'{d}/metrics.json')
     if table is None or met is None: return '*(not run yet: `make mini`)*'
@@ -67,6 +85,7 @@ def _expand(md, fs):
         what, *args = mo.group(1).split()
         if what == 'mini': return _mini(fs)
         if what == 'anchors': return _anchors(fs)
+        if what == 'beyond': return _beyond(fs)
         if what == 'offline': return _offline(fs, [int(a.split('=')[1]) for a in args if a.startswith('ipc=')] or None)
         raise ValueError(f'unknown table {what!r}')
     return re.sub(r'<!-- table: ([^>]*?) -->', sub, md)
