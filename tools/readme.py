@@ -73,6 +73,20 @@ def _beyond(fs):
                     f'{cell(r.method, "kmeans", r.ipc)} | {cell(r.method, "coda_reference", r.ipc)} |')
     return '\n'.join(rows)
 
+def _grid(fs, d='results/auto_grid'):
+    "Issue 13's validation: per IPC, how the unsupervised criteria rank the n_neighbors x min_cluster_size grid, and where auto lands."
+    runs = [(r, json.loads(m)) for r in fs.subdirs(d) if (m := fs.read(f'{d}/{r}/metrics.json'))]
+    if not runs: return '*(the grid validation has not been run yet: `coda_reproduce auto_grid`)*'
+    f = lambda v, k='.2f': '–' if v is None else format(v, k)
+    rows = ['| IPC | seeds | cells | Spearman ρ (p): coverage / radius / MMD | auto (validation %) | grid best / median / worst | auto rank |',
+            '|---|---|---|---|---|---|---|']
+    for r, m in sorted(runs, key=lambda x: x[1]['ipc']):
+        rho = ' / '.join(f"{f(m.get(f'rho.{c}'))} ({f(m.get(f'p.{c}'), '.3f')})" for c in ('coverage', 'radius', 'mmd'))
+        rows.append(f"| {m['ipc']} | {m['n_seeds']} | {m['n_cells']} | {rho} | {f(m['auto'], '.1f')} ± {f(m.get('auto_std'), '.1f')} | "
+                    f"{f(m['grid_best'], '.1f')} / {f(m['grid_median'], '.1f')} / {f(m['grid_worst'], '.1f')} | {m['auto_rank']} of {m['n_cells'] + 1} |")
+    return (f"{runs[0][1]['dataset']}, validation split of {runs[0][1]['n_val']} training images (never the test set), criterion "
+            f"`{runs[0][1]['criterion']}` for auto, variant `{runs[0][1]['variant']}`; from `{d}/ipc*/metrics.json`.\n\n" + '\n'.join(rows))
+
 def _mini(fs):
     d = 'results/mini/main'; table, met = fs.read(f'{d}/table.md'), fs.read(f'{d}/metrics.json')
     if table is None or met is None: return '*(not run yet: `make mini`)*'
@@ -86,6 +100,7 @@ def _expand(md, fs):
         if what == 'mini': return _mini(fs)
         if what == 'anchors': return _anchors(fs)
         if what == 'beyond': return _beyond(fs)
+        if what == 'grid': return _grid(fs)
         if what == 'offline': return _offline(fs, [int(a.split('=')[1]) for a in args if a.startswith('ipc=')] or None)
         raise ValueError(f'unknown table {what!r}')
     return re.sub(r'<!-- table: ([^>]*?) -->', sub, md)
