@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT/'docs'/'_build'
 SRC, EXE = BUILD/'src', BUILD/'executed'
 sys.path.insert(0, str(ROOT/'tools'))
-from outputs import library_notebooks          # noqa: E402
+from outputs import library_notebooks, drop_progress          # noqa: E402
 
 # --- the paper's sections (titles as printed) and equations (Eq. 1-7, as printed) ------------------------------
 SECTIONS = {
@@ -155,6 +155,20 @@ def _runs():
             runs.append((f'results/auto_grid-{d.name}', d, f'Auto hyper-parameters vs the grid, IPC {m[1]} (beyond the paper)', 'auto_grid.ipynb'))
     return runs
 
+_WARNING = re.compile(r'^\S+\.py:\d+: \w*Warning: .*\n(?:[ \t]+.*\n?)?', re.M)
+
+def clean_run(nb:dict, rel:str) -> dict:
+    "A run's executed notebook as a reader wants it: its own folder as `out_dir` (not the machine's path), no progress bars or Python warnings."
+    for c in nb['cells']:
+        if 'injected-parameters' in c.get('metadata', {}).get('tags', []):
+            c['source'] = re.sub(r'^out_dir = .*$', f'out_dir = "{rel}"', _src(c), flags=re.M)
+        for o in c.get('outputs', []):
+            if o.get('output_type') == 'stream':
+                t = ''.join(o['text']) if isinstance(o['text'], list) else o['text']
+                o['text'] = _WARNING.sub('', drop_progress(t))
+        if 'outputs' in c: c['outputs'] = [o for o in c['outputs'] if not (o.get('output_type') == 'stream' and not o['text'].strip())]
+    return nb
+
 def results(cites:dict) -> list:
     "Stage the executed run notebooks with their figures; return their page names."
     pages = []
@@ -165,7 +179,7 @@ def results(cites:dict) -> list:
         if not (d/'metrics.json').exists() or errors(nb):
             print(f'docs: skipping {nbp.relative_to(ROOT)}: the run has not finished (no metrics.json, or an error in the notebook)'); continue
         cfg = json.loads((d/'config.json').read_text()) if (d/'config.json').exists() else {}
-        nb = transform(nb, cites, page)
+        nb = transform(clean_run(nb, str(d.relative_to(ROOT))), cites, page)
         first = next(i for i, c in enumerate(nb['cells']) if c['cell_type'] == 'markdown')
         orig = title(nb)
         nb['cells'][first]['source'] = re.sub(r'^#\s+.+$', lambda m: f'# Results: {name}\n\n*{orig}*', _src(nb['cells'][first]), count=1, flags=re.M)

@@ -179,3 +179,15 @@ def test_results_pages_include_every_committed_offline_run():
     assert names[0] == 'mini/main' and sorted(names[1:]) == committed
     assert all(t.endswith('(beyond the paper)') == (d.name.endswith('_beyond') or d.parent.name == 'auto_grid') for _, d, t, _ in runs[1:])
     assert all((d/nb).name in ('offline.ipynb', 'auto_grid.ipynb') for _, d, _, nb in runs)
+
+def test_clean_run_drops_machine_paths_bars_and_warnings():
+    "A run notebook's page shows its own folder as out_dir, no tqdm bar and no Python warning, and keeps the printed lines."
+    params = dict(cell_type='code', metadata=dict(tags=['injected-parameters']), outputs=[],
+                  source='# Parameters\nipc = 10\nout_dir = "/tmp/off/results/auto_grid/ipc10"\n')
+    warn = '/work/main/.venv/lib/python3.11/site-packages/tqdm/auto.py:21: TqdmWarning: IProgress not found.\n  from .autonotebook import tqdm\n'
+    run = dict(cell_type='code', metadata={}, source='x', outputs=[
+        dict(output_type='stream', name='stdout', text='dataset: fashion-mnist\n'),
+        dict(output_type='stream', name='stderr', text=warn + 'sets:  50%|#####     | 1/2 [00:03<00:03,  3.1s/it]\n')])
+    nb = stage.clean_run(dict(cells=[params, run]), 'results/auto_grid/ipc10')
+    assert 'out_dir = "results/auto_grid/ipc10"' in nb['cells'][0]['source'] and 'ipc = 10' in nb['cells'][0]['source']
+    assert [o['text'] for o in nb['cells'][1]['outputs']] == ['dataset: fashion-mnist\n']
