@@ -127,8 +127,10 @@ def summary_markdown(s:pd.DataFrame, # `offline_summary` output
     s = s if ipcs is None else s[s.ipc.isin(ipcs)]
     lines = ['| IPC | method | n | accuracy (last) % | best (test-selected) % | − Random | − K-Means |', '|---|---|---|---|---|---|---|']
     n = {(r.ipc, r.method): r.n for r in s.itertuples()}
-    pairs = lambda r, b: (None if (k := getattr(r, f'n_{b}', None)) is None or k == r.n == n.get((r.ipc, b), k) else int(k))
-    for r in s.itertuples():   # a difference shows its number of pairs where a row has seeds its baseline lacks
+    def pairs(r, b):   # the number of pairs, where it is not both rows' n (a row has seeds its baseline lacks)
+        k = getattr(r, f'n_{b}', None)
+        return None if k is None or k == r.n == n.get((r.ipc, b), k) else int(k)
+    for r in s.itertuples():
         lines.append(f'| {r.ipc} | {METHOD_LABELS.get(r.method, r.method)} | {r.n} | {_pm(r.acc_mean, r.acc_std)} | '
                      f'{_pm(r.best_mean, r.best_std)} | {_dcell(r.d_random, r.d_random_std, r.p_random, pairs(r, "random"))} | '
                      f'{_dcell(r.d_kmeans, r.d_kmeans_std, r.p_kmeans, pairs(r, "kmeans"))} |')
@@ -166,9 +168,9 @@ def anchor_check(s:pd.DataFrame, # `offline_summary` output (or summary.csv)
                  anchors:dict=DC_ANCHORS, tol:float=ANCHOR_TOL) -> pd.DataFrame:
     "Per IPC with an anchor: Random's n, mean ± std, the anchor, the difference and whether it is within `tol`."
     r = s[(s.method == 'random') & s.ipc.isin(list(anchors))].sort_values('ipc')
-    d = r.acc_mean.values - r.ipc.map(anchors).values
+    a = r.ipc.map(anchors).values; d = r.acc_mean.values - a
     return pd.DataFrame(dict(ipc=r.ipc.values, n=r.n.values, acc_mean=r.acc_mean.values, acc_std=r.acc_std.values,
-                             anchor=r.ipc.map(anchors).values, diff=d, within=abs(d) <= tol))
+                             anchor=a, diff=d, within=abs(d) <= tol))
 
 # %% ../nbs/80_offline.ipynb #100bcf95
 def holdout_arrays(full, pool, per_class:int=500, seed:int=0) -> tuple:
@@ -198,8 +200,9 @@ def environment() -> dict:
 def collect_offline(exp:dict, results='results') -> pd.DataFrame:
     "Summary files of an offline experiment from its runs' `seeds.csv` (finished or partial)."
     d = Path(results)/exp['name']
-    parts = [pd.read_csv(f) for r in exp['runs'] if (f := d/r['name']/'seeds.csv').exists()]
-    if not parts: return pd.DataFrame()
+    done = [r['name'] for r in exp['runs'] if (d/r['name']/'seeds.csv').exists()]   # finished or partial runs
+    if not done: return pd.DataFrame()
+    parts = [pd.read_csv(d/r/'seeds.csv') for r in done]
     runs = pd.concat(parts, ignore_index=True).drop_duplicates(['method', 'ipc', 'seed'])   # a run that repeats another's rows (for its own table) adds nothing
     s = offline_summary(runs); c = comparisons(runs)
     ds = sorted(set(runs['dataset'])) if 'dataset' in runs else []
@@ -208,8 +211,7 @@ def collect_offline(exp:dict, results='results') -> pd.DataFrame:
     with atomic_path(d/'comparisons.csv') as t: c.round(4).to_csv(t, index=False)
     head = f"Dataset: {', '.join(ds)}; n_test = {', '.join(map(str, sorted(set(runs.n_test))))} test images\n\n" if 'n_test' in runs else ''
     (d/'summary.md').write_text(head + summary_markdown(s))
-    ran_on = {r['name']: load_json(f) if (f := d/r['name']/'environment.json').exists() else None   # None: the run did not record it
-              for r in exp['runs'] if (d/r['name']/'seeds.csv').exists()}
+    ran_on = {r: load_json(f) if (f := d/r/'environment.json').exists() else None for r in done}   # None: the run did not record it
     save_json(dict(environment(), datasets=ds, runs=ran_on), d/'environment.json')
     plot_paired(s, d, 'paired', f"{exp['name']}: paired differences over seeds ({', '.join(ds)})")
     return s

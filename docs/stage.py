@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT/'docs'/'_build'
 SRC, EXE = BUILD/'src', BUILD/'executed'
 sys.path.insert(0, str(ROOT/'tools'))
-from outputs import library_notebooks, drop_progress          # noqa: E402
+from outputs import library_notebooks, scrub_outputs          # noqa: E402
 
 # --- the paper's sections (titles as printed) and equations (Eq. 1-7, as printed) ------------------------------
 SECTIONS = {
@@ -142,17 +142,16 @@ def library(execute:bool, cites:dict) -> list:
     return pages
 
 RUN_KINDS = {'_beyond': ' (beyond the paper)', '_random': ' (Random only, more seeds)'}
+EXPERIMENTS = (('offline', 'Offline benchmark, IPC {}'), ('auto_grid', 'Auto hyper-parameters vs the grid, IPC {} (beyond the paper)'))
 
 def _runs():
     "The committed runs of the paper notebooks to show: (page, folder, title, notebook file name)."
     key = lambda d: (int(re.sub(r'\D', '', d.name) or 0), d.name)
     runs = [('results/mini-main', ROOT/'results'/'mini'/'main', 'The main job (`make mini`)', 'offline.ipynb')]
-    for d in sorted((ROOT/'results'/'offline').glob('ipc*'), key=key):
-        if m := re.fullmatch(r'ipc(\d+)(_[a-z]+)?', d.name):   # ipc10, ipc10_beyond (issue 13's rows), ipc1_random
-            runs.append((f'results/offline-{d.name}', d, f'Offline benchmark, IPC {m[1]}' + RUN_KINDS.get(m[2] or '', ''), 'offline.ipynb'))
-    for d in sorted((ROOT/'results'/'auto_grid').glob('ipc*'), key=key):
-        if m := re.fullmatch(r'ipc(\d+)', d.name):
-            runs.append((f'results/auto_grid-{d.name}', d, f'Auto hyper-parameters vs the grid, IPC {m[1]} (beyond the paper)', 'auto_grid.ipynb'))
+    for exp, name in EXPERIMENTS:       # each experiment's runs copy nbs/paper/<experiment>.ipynb
+        for d in sorted((ROOT/'results'/exp).glob('ipc*'), key=key):
+            if m := re.fullmatch(r'ipc(\d+)(_[a-z]+)?', d.name):   # ipc10, ipc10_beyond (issue 13's rows), ipc1_random
+                runs.append((f'results/{exp}-{d.name}', d, name.format(m[1]) + RUN_KINDS.get(m[2] or '', ''), f'{exp}.ipynb'))
     return runs
 
 _WARNING = re.compile(r'^\S+\.py:\d+: \w*Warning: .*\n(?:[ \t]+.*\n?)?', re.M)
@@ -163,10 +162,8 @@ def clean_run(nb:dict, rel:str) -> dict:
         if 'injected-parameters' in c.get('metadata', {}).get('tags', []):
             c['source'] = re.sub(r'^out_dir = .*$', f'out_dir = "{rel}"', _src(c), flags=re.M)
         for o in c.get('outputs', []):
-            if o.get('output_type') == 'stream':
-                t = ''.join(o['text']) if isinstance(o['text'], list) else o['text']
-                o['text'] = _WARNING.sub('', drop_progress(t))
-        if 'outputs' in c: c['outputs'] = [o for o in c['outputs'] if not (o.get('output_type') == 'stream' and not o['text'].strip())]
+            if o.get('output_type') == 'stream': o['text'] = _WARNING.sub('', ''.join(o['text']))
+    scrub_outputs(nb)                   # progress bars, emptied streams and this machine's paths, as for the library notebooks
     return nb
 
 def results(cites:dict) -> list:

@@ -24,6 +24,13 @@ def test_scrub_removes_machine_specific_text():
     assert len(warns) == 2 and {w.split('looks like ')[1].split(':')[0] for w in warns} == {'a timing', 'an absolute path'}, warns
     assert nb['cells'][0]['outputs'][0]['text'] == 'took 3.2s\n/usr/share/x\n'     # reported, not silently changed
 
+def test_scrub_names_an_outside_virtualenv_like_the_checkouts(monkeypatch):
+    "A worktree run with another checkout's venv writes `.venv/lib/...`, as a run with its own `.venv` does."
+    monkeypatch.setattr(outputs.sys, 'prefix', '/elsewhere/main/.venv')
+    assert outputs.scrub('/elsewhere/main/.venv/lib/python3.11/site-packages/tqdm/auto.py:21') == '.venv/lib/python3.11/site-packages/tqdm/auto.py:21'
+    monkeypatch.setattr(outputs.sys, 'prefix', str(outputs.ROOT/'.venv'))
+    assert outputs.scrub(f'{outputs.ROOT}/.venv/lib/x.py') == '.venv/lib/x.py'
+
 def test_progress_bars_are_dropped():
     bar = '\rencode 3:   0%|          | 0/3 [00:00<?, ?it/s]\rencode 3: 100%|##########| 3/3 [00:00<00:00, 29.49it/s]\r      \r'
     assert outputs.drop_progress(bar) == ''

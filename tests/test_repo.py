@@ -63,40 +63,44 @@ def test_one_definition_per_exported_cell():
             if len(names := _exported_definitions(src)) > 1: bundles.append(f'{nb.name} cell {i}: {", ".join(names)}')
     assert not bundles, 'cells with more than one exported definition:\n' + '\n'.join(bundles)
 
+_EXPORT = re.compile(r'^#\|\s*(?:export|exports)\b', re.M)
+
+def _parsed(cell_source):
+    "A cell's code as an AST (IPython's `%` and `!` lines left out)."
+    import ast
+    return ast.parse('\n'.join('' if l.lstrip().startswith(('%', '!')) else l for l in cell_source.splitlines()))
+
+def _is_import(n):
+    import ast   # `try: import x` with a fallback is an import too
+    return isinstance(n, (ast.Import, ast.ImportFrom)) or (isinstance(n, ast.Try) and all(map(_is_import, n.body)))
+
 def _exports_something(cell_source):
     "Whether an exported cell defines anything (a function, class or name), not only imports."
     import ast
-    lines = cell_source.splitlines()
-    if not any(l.startswith('#|') and l.split()[1:2] in (['export'], ['exports']) for l in lines): return False
-    code = '\n'.join(l for l in lines if not l.lstrip().startswith(('%', '!')))
-    imp = lambda n: isinstance(n, (ast.Import, ast.ImportFrom, ast.Expr)) or (isinstance(n, ast.Try) and all(map(imp, n.body)))
-    return not all(map(imp, ast.parse(code).body))   # `try: import x` with a fallback is an import too
+    return bool(_EXPORT.search(cell_source)) and not all(_is_import(n) or isinstance(n, ast.Expr) for n in _parsed(cell_source).body)
 
 def test_exports_something_tells_definitions_from_imports():
     assert _exports_something("#| export\nX = 1") and _exports_something("#| export\ndef f(): pass")
     assert not _exports_something("#| export\nimport os\nfrom x import y") and not _exports_something("X = 1")
     assert not _exports_something("#| export\ntry: import fcntl\nexcept ImportError: fcntl = None")
 
-def test_each_exported_definition_is_shown_at_once():
-    "Issue 11 (fastcore's style): the code cell after each exported definition shows or tests it (markdown may come between)."
-    import json
-    orphans = []
-    for nb in sorted((ROOT/'nbs').glob('*.ipynb')):
-        code = [(i, ''.join(c['source'])) for i, c in enumerate(json.loads(nb.read_text())['cells']) if c['cell_type'] == 'code'
-                and not _hidden_imports(''.join(c['source']))]       # a hidden import-only cell may stand between
-        for (i, src), nxt in zip(code, [*code[1:], (None, None)]):
-            if _exports_something(src) and (nxt[1] is None or re.search(r'^#\|\s*exports?\b', nxt[1], re.M)):
-                orphans.append(f'{nb.name} cell {i}')
-    assert not orphans, 'exported cells not followed by a cell that shows them:\n' + '\n'.join(orphans)
-
-def _parsed(cell_source):
-    import ast
-    return ast.parse('\n'.join('' if l.lstrip().startswith(('%', '!')) else l for l in cell_source.splitlines()))
-
 def _hidden_imports(cell_source):
     "A `#| hide` cell of imports only."
     import ast
     return bool(re.search(r'^#\|\s*hide\b', cell_source, re.M)) and all(isinstance(n, (ast.Import, ast.ImportFrom)) for n in _parsed(cell_source).body)
+
+def _code_cells(nb):
+    import json
+    return [(i, ''.join(c['source'])) for i, c in enumerate(json.loads(nb.read_text())['cells']) if c['cell_type'] == 'code']
+
+def test_each_exported_definition_is_shown_at_once():
+    "Issue 11 (fastcore's style): the code cell after each exported definition shows or tests it (markdown may come between)."
+    orphans = []
+    for nb in sorted((ROOT/'nbs').glob('*.ipynb')):
+        code = [(i, s) for i, s in _code_cells(nb) if not _hidden_imports(s)]   # a hidden import-only cell may stand between
+        for (i, src), (_, nxt) in zip(code, [*code[1:], (None, None)]):
+            if _exports_something(src) and (nxt is None or _EXPORT.search(nxt)): orphans.append(f'{nb.name} cell {i}')
+    assert not orphans, 'exported cells not followed by a cell that shows them:\n' + '\n'.join(orphans)
 
 def _mixes_imports(cell_source):
     "A cell that nbdev_proc_nbs executes for its imports (any import, nested too) but that holds other code as well."
@@ -104,8 +108,8 @@ def _mixes_imports(cell_source):
     if re.search(r'^#\|\s*(export|exports|exporti|exec_doc)\b|^#\|\s*eval:\s*false', cell_source, re.M | re.I): return False
     if 'nbdev_export()' in cell_source: return False                  # nbdev skips the closing export cell
     t = _parsed(cell_source)
-    imports = [n for n in ast.walk(t) if isinstance(n, (ast.Import, ast.ImportFrom))]
-    return bool(imports) and any(not isinstance(n, (ast.Import, ast.ImportFrom)) for n in t.body)
+    return any(isinstance(n, (ast.Import, ast.ImportFrom)) for n in ast.walk(t)) and \
+           any(not isinstance(n, (ast.Import, ast.ImportFrom)) for n in t.body)
 
 def test_mixes_imports_finds_what_nbdev_executes():
     assert _mixes_imports("import os\nx = os.sep") and _mixes_imports("try: import a\nexcept ImportError: pass")
@@ -114,7 +118,5 @@ def test_mixes_imports_finds_what_nbdev_executes():
 
 def test_no_cell_mixes_imports_with_code():
     "Issue 14: nbdev_proc_nbs (nbdev_docs) executes every cell that holds an import; one that also uses a test's names fails there."
-    import json
-    mixed = [f'{nb.name} cell {i}' for nb in sorted((ROOT/'nbs').glob('*.ipynb'))
-             for i, c in enumerate(json.loads(nb.read_text())['cells']) if c['cell_type'] == 'code' and _mixes_imports(''.join(c['source']))]
+    mixed = [f'{nb.name} cell {i}' for nb in sorted((ROOT/'nbs').glob('*.ipynb')) for i, s in _code_cells(nb) if _mixes_imports(s)]
     assert not mixed, 'cells that mix imports with other code (put the imports in a `#| hide` cell before them):\n' + '\n'.join(mixed)

@@ -40,7 +40,9 @@ def input_hash(nb:Path):
 # --- scrubbing ----------------------------------------------------------------------------------------------
 def _scrubbers():
     tmp = re.escape(tempfile.gettempdir().rstrip('/'))
-    return [(re.compile(re.escape(str(ROOT)) + r'/?'), lambda m: '' if m.group(0).endswith('/') else '.'),
+    venv = [] if Path(sys.prefix).resolve().is_relative_to(ROOT) else \
+           [(re.compile(re.escape(sys.prefix.rstrip('/')) + r'(?=/|\b)'), lambda m: '.venv')]   # a virtualenv outside the checkout (a worktree's)
+    return venv + [(re.compile(re.escape(str(ROOT)) + r'/?'), lambda m: '' if m.group(0).endswith('/') else '.'),
             (re.compile(re.escape(str(Path.home())) + r'(?=/|\b)'), lambda m: '~'),
             (re.compile(tmp + r'/[^/\s\'"]+'), lambda m: '<tmp>'),
             (re.compile(r' at 0x[0-9a-fA-F]{6,}'), lambda m: ' at 0x…')]

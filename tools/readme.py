@@ -46,11 +46,11 @@ def _offline(fs, ipcs):
 def _anchors(fs):
     "Random per IPC of the offline summary against DC's published numbers (coda.offline.anchor_check)."
     import pandas as pd
-    from coda.offline import anchor_check, ANCHOR_TOL
+    from coda.offline import anchor_check, ANCHOR_TOL, _pm
     csv = fs.read('results/offline/summary.csv')
     if csv is None: return '*(the offline table has not been run yet: `coda_reproduce offline`)*'
     a = anchor_check(pd.read_csv(io.StringIO(csv)))
-    rows = [f"| {r.ipc} | {r.n} | {r.acc_mean:.1f} ± {r.acc_std:.1f} | {r.anchor:.1f} | {r.diff:+.1f} | "
+    rows = [f"| {r.ipc} | {r.n} | {_pm(r.acc_mean, r.acc_std)} | {r.anchor:.1f} | {r.diff:+.1f} | "
             f"{'yes' if r.within else 'no'} |" for r in a.itertuples()]
     return '\n'.join([f'| IPC | n | Random (last) % | DC anchor % | difference | within ±{ANCHOR_TOL} |',
                       '|---|---|---|---|---|---|', *rows])
@@ -94,15 +94,14 @@ def _mini(fs):
     return (f"{m['dataset']}, IPC 10, n = {m['n_seeds']} seeds, test set {m['n_test']} images, DC protocol; "
             f"the notebook ran {m['wall_s']/60:.1f} min (from `results/mini/main/`).\n\n" + table.strip())
 
+TABLES = dict(mini=_mini, anchors=_anchors, beyond=_beyond, grid=_grid)   # `<!-- table: NAME -->` without arguments
+
 def _expand(md, fs):
     def sub(mo):
         what, *args = mo.group(1).split()
-        if what == 'mini': return _mini(fs)
-        if what == 'anchors': return _anchors(fs)
-        if what == 'beyond': return _beyond(fs)
-        if what == 'grid': return _grid(fs)
         if what == 'offline': return _offline(fs, [int(a.split('=')[1]) for a in args if a.startswith('ipc=')] or None)
-        raise ValueError(f'unknown table {what!r}')
+        if what not in TABLES: raise ValueError(f'unknown table {what!r}')
+        return TABLES[what](fs)
     return re.sub(r'<!-- table: ([^>]*?) -->', sub, md)
 
 def render(nb=ROOT/'nbs'/'index.ipynb', committed:bool=False) -> str:
