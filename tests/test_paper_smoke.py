@@ -51,3 +51,17 @@ def test_main_job_records_its_dataset(tmp_path, monkeypatch):
     first = next(''.join(o['text']) for c in nb['cells'] for o in c.get('outputs', []) if o.get('name') == 'stdout')
     assert first.startswith('dataset: digits'), first
     for k in ('n_seeds', 'wall_s', 'ipc2.random', 'ipc2.kmeans', 'ipc2.coda_R', 'ipc2.coda_G'): assert k in met, k
+
+def test_auto_grid_records_paired_differences_and_its_machine(tmp_path, monkeypatch):
+    "auto_grid's paired differences average to the differences of the means (auto − best cell = auto − grid best; − mean over cells), and it writes environment.json."
+    monkeypatch.chdir(ROOT)
+    st = reproduce('auto_grid', tmp_path, smoke=True, only='ipc10', root=ROOT, executor='papermill', log=None)
+    assert st.status.tolist() == ['done'], st.error.tolist()
+    out = tmp_path/'smoke'/'auto_grid'/'ipc10'
+    met, env = json.loads((out/'metrics.json').read_text()), json.loads((out/'environment.json').read_text())
+    import pandas as pd
+    grid = pd.read_csv(out/'grid.csv')
+    assert met['auto-best'] == pytest.approx(met['auto'] - met['grid_best'], abs=0.011)
+    assert met['auto-mean'] == pytest.approx(met['auto'] - grid.acc.mean(), abs=0.011)
+    assert grid.set_index(['n_neighbors', 'min_cluster_size']).acc[tuple(met['best_cell'])] == pytest.approx(met['grid_best'], abs=0.006)
+    assert env['cpus'] >= 1 and 'torch' in env['versions']

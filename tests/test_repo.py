@@ -9,6 +9,20 @@ def test_readme_is_generated_from_index():
     "README.md is nbs/index.ipynb's text with the result tables of the committed results (a user's own `make mini` changes nothing)."
     assert (ROOT/'README.md').read_text() == readme.render(committed=True), 'README.md is stale: run `python tools/readme.py` (and commit the results)'
 
+def test_readme_grid_table_shows_paired_differences():
+    "The grid table's paired cells come from each run's metrics (auto − best cell, − mean of cells); a run recorded before them shows '–'."
+    import json
+    base = dict(dataset='fashion-mnist', n_val=5000, criterion='coverage', variant='reference', n_seeds=3, n_cells=16, auto=76.0,
+                auto_std=1.2, grid_best=77.5, grid_median=76.8, grid_worst=75.6, auto_rank=16)
+    new = {**base, 'ipc': 50, 'auto-best': 0.01, 'auto-best.std': 0.89, 'auto-best.p': 0.982, 'auto-mean': 0.68, 'auto-mean.std': 0.75, 'auto-mean.p': 0.0259}
+    class Fs:
+        files = {'g/ipc10/metrics.json': json.dumps({**base, 'ipc': 10}), 'g/ipc50/metrics.json': json.dumps(new)}
+        def read(self, rel): return self.files.get(rel)
+        def subdirs(self, rel): return ['ipc10', 'ipc50']
+    rows = readme._grid(Fs(), 'g').splitlines()[-2:]
+    assert rows[0].startswith('| 10 |') and rows[0].endswith('| – | – |')
+    assert rows[1].endswith('| +0.0 ± 0.9 (p = 0.982), no difference detected | +0.7 ± 0.8 (p = 0.026) |'), rows[1]
+
 def test_readme_has_exactly_two_setup_commands():
     text = (ROOT/'README.md').read_text()
     block = text.split('## Set up and run')[1].split('```sh')[1].split('```')[0]

@@ -78,12 +78,15 @@ def _grid(fs, d='results/auto_grid'):
     runs = [(r, json.loads(m)) for r in fs.subdirs(d) if (m := fs.read(f'{d}/{r}/metrics.json'))]
     if not runs: return '*(the grid validation has not been run yet: `coda_reproduce auto_grid`)*'
     f = lambda v, k='.2f': '–' if v is None else format(v, k)
-    rows = ['| IPC | seeds | cells | Spearman ρ (p): coverage / radius / MMD | auto (validation %) | grid best / median / worst | auto rank |',
-            '|---|---|---|---|---|---|---|']
+    from coda.offline import _dcell
+    d_ = lambda m, k: '–' if m.get(f'auto-{k}') is None else _dcell(m[f'auto-{k}'], m[f'auto-{k}.std'], m[f'auto-{k}.p'])
+    rows = ['| IPC | seeds | cells | Spearman ρ (p): coverage / radius / MMD | auto (validation %) | grid best / median / worst | auto rank '
+            '| auto − best cell (paired) | auto − mean of cells (paired) |', '|---|---|---|---|---|---|---|---|---|']
     for r, m in sorted(runs, key=lambda x: x[1]['ipc']):
         rho = ' / '.join(f"{f(m.get(f'rho.{c}'))} ({f(m.get(f'p.{c}'), '.3f')})" for c in ('coverage', 'radius', 'mmd'))
         rows.append(f"| {m['ipc']} | {m['n_seeds']} | {m['n_cells']} | {rho} | {f(m['auto'], '.1f')} ± {f(m.get('auto_std'), '.1f')} | "
-                    f"{f(m['grid_best'], '.1f')} / {f(m['grid_median'], '.1f')} / {f(m['grid_worst'], '.1f')} | {m['auto_rank']} of {m['n_cells'] + 1} |")
+                    f"{f(m['grid_best'], '.1f')} / {f(m['grid_median'], '.1f')} / {f(m['grid_worst'], '.1f')} | {m['auto_rank']} of {m['n_cells'] + 1} | "
+                    f"{d_(m, 'best')} | {d_(m, 'mean')} |")
     return (f"{runs[0][1]['dataset']}, validation split of {runs[0][1]['n_val']} training images (never the test set), criterion "
             f"`{runs[0][1]['criterion']}` for auto, variant `{runs[0][1]['variant']}`; from `{d}/ipc*/metrics.json`.\n\n" + '\n'.join(rows))
 
