@@ -14,13 +14,14 @@ def test_readme_grid_table_shows_paired_differences():
     import json
     base = dict(dataset='fashion-mnist', n_val=5000, criterion='coverage', variant='reference', n_seeds=3, n_cells=16, auto=76.0,
                 auto_std=1.2, grid_best=77.5, grid_median=76.8, grid_worst=75.6, auto_rank=16)
-    new = {**base, 'ipc': 50, 'auto-best': 0.01, 'auto-best.std': 0.89, 'auto-best.p': 0.982, 'auto-mean': 0.68, 'auto-mean.std': 0.75, 'auto-mean.p': 0.0259}
+    new = {**base, 'ipc': 50, 'rho.mmd': 0.815, 'p.mmd': 0.0001, 'auto-best': 0.01, 'auto-best.std': 0.89, 'auto-best.p': 0.982, 'auto-mean': 0.68, 'auto-mean.std': 0.75, 'auto-mean.p': 0.0259}
     class Fs:
         files = {'g/ipc10/metrics.json': json.dumps({**base, 'ipc': 10}), 'g/ipc50/metrics.json': json.dumps(new)}
         def read(self, rel): return self.files.get(rel)
         def subdirs(self, rel): return ['ipc10', 'ipc50']
     rows = readme._grid(Fs(), 'g').splitlines()[-2:]
     assert rows[0].startswith('| 10 |') and rows[0].endswith('| – | – |')
+    assert '/ 0.81 (< 0.001) |' in rows[1] and '/ – (–) |' in rows[0]
     assert rows[1].endswith('| +0.0 ± 0.9 (p = 0.982), no difference detected | +0.7 ± 0.8 (p = 0.026) |'), rows[1]
 
 def test_readme_has_exactly_two_setup_commands():

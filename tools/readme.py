@@ -83,7 +83,8 @@ def _grid(fs, d='results/auto_grid'):
     rows = ['| IPC | seeds | cells | Spearman ρ (p): coverage / radius / MMD | auto (validation %) | grid best / median / worst | auto rank '
             '| auto − best cell (paired) | auto − mean of cells (paired) |', '|---|---|---|---|---|---|---|---|---|']
     for r, m in sorted(runs, key=lambda x: x[1]['ipc']):
-        rho = ' / '.join(f"{f(m.get(f'rho.{c}'))} ({f(m.get(f'p.{c}'), '.3f')})" for c in ('coverage', 'radius', 'mmd'))
+        pv = lambda v: '< 0.001' if v is not None and v < 0.001 else f(v, '.3f')
+        rho = ' / '.join(f"{f(m.get(f'rho.{c}'))} ({pv(m.get(f'p.{c}'))})" for c in ('coverage', 'radius', 'mmd'))
         rows.append(f"| {m['ipc']} | {m['n_seeds']} | {m['n_cells']} | {rho} | {f(m['auto'], '.1f')} ± {f(m.get('auto_std'), '.1f')} | "
                     f"{f(m['grid_best'], '.1f')} / {f(m['grid_median'], '.1f')} / {f(m['grid_worst'], '.1f')} | {m['auto_rank']} of {m['n_cells'] + 1} | "
                     f"{d_(m, 'best')} | {d_(m, 'mean')} |")
