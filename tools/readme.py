@@ -82,14 +82,15 @@ def _grid(fs, d='results/auto_grid'):
     d_ = lambda m, k: '–' if m.get(f'auto-{k}') is None else _dcell(m[f'auto-{k}'], m[f'auto-{k}.std'], m[f'auto-{k}.p'])
     rows = ['| IPC | seeds | cells | Spearman ρ (p): coverage / radius / MMD | auto (validation %) | grid best / median / worst | auto rank '
             '| auto − best cell (paired) | auto − mean of cells (paired) |', '|---|---|---|---|---|---|---|---|---|']
+    pv = lambda v: '< 0.001' if v is not None and v < 0.001 else f(v, '.3f')
     for r, m in sorted(runs, key=lambda x: x[1]['ipc']):
-        pv = lambda v: '< 0.001' if v is not None and v < 0.001 else f(v, '.3f')
         rho = ' / '.join(f"{f(m.get(f'rho.{c}'))} ({pv(m.get(f'p.{c}'))})" for c in ('coverage', 'radius', 'mmd'))
         rows.append(f"| {m['ipc']} | {m['n_seeds']} | {m['n_cells']} | {rho} | {f(m['auto'], '.1f')} ± {f(m.get('auto_std'), '.1f')} | "
                     f"{f(m['grid_best'], '.1f')} / {f(m['grid_median'], '.1f')} / {f(m['grid_worst'], '.1f')} | {m['auto_rank']} of {m['n_cells'] + 1} | "
                     f"{d_(m, 'best')} | {d_(m, 'mean')} |")
-    return (f"{runs[0][1]['dataset']}, validation split of {runs[0][1]['n_val']} training images (never the test set), criterion "
-            f"`{runs[0][1]['criterion']}` for auto, variant `{runs[0][1]['variant']}`; from `{d}/ipc*/metrics.json`.\n\n" + '\n'.join(rows))
+    m = runs[0][1]
+    return (f"{m['dataset']}, validation split of {m['n_val']} training images (never the test set), criterion "
+            f"`{m['criterion']}` for auto, variant `{m['variant']}`; from `{d}/ipc*/metrics.json`.\n\n" + '\n'.join(rows))
 
 def _mini(fs):
     d = 'results/mini/main'; table, met = fs.read(f'{d}/table.md'), fs.read(f'{d}/metrics.json')
