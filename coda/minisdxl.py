@@ -19,14 +19,14 @@ __all__ = ['MINI_DIR', 'REBUILD', 'mini_recipe', 'mini_key', 'mini_pipeline', 'm
            'Interrupted', 'encode_means', 'train_mini_sdxl', 'mini_roots', 'verify_mini', 'mini_folder',
            'sample_classes', 'grid_image', 'coda_train_mini']
 
-# %% ../nbs/46_minisdxl.ipynb #3940cc04
+# %% ../nbs/46_minisdxl.ipynb #ebf00fd0
 def mini_recipe(dataset:str='fashion-mnist', # the training set's name (its digest goes into the record)
                 image_size:int=32,        # side of the RGB training images (Lanczos from the dataset's own side)
                 vae_channels:tuple=(16, 32, 64), # autoencoder widths; len − 1 halvings: 32² → 8²
                 kl_weight:float=1e-5,     # weight of the KL term (per latent element) beside the per-pixel MSE
                 vae_steps:int=1500, vae_batch:int=64, vae_lr:float=1e-3,
                 unet_channels:tuple=(32, 64, 128), # UNet widths (three levels: 8², 4², 2²)
-                unet_steps:int=6000, unet_batch:int=128, unet_lr:float=1e-3,
+                unet_steps:int=8000, unet_batch:int=128, unet_lr:float=1e-3,
                 p_uncond:float=0.1,       # prompt dropout (the zero embedding), for classifier-free guidance
                 ema:float=0.999,          # EMA decay of the UNet weights (the EMA weights are saved)
                 text_width:int=64,        # width of each CLIP text encoder (cross-attention width = 2 × this)
@@ -286,7 +286,7 @@ def grid_image(x:np.ndarray, scale:int=2) -> Image.Image:
     im = Image.fromarray(x.transpose(0, 2, 1, 3, 4).reshape(r * h, c * w, 3))
     return im.resize((c * w * scale, r * h * scale), Image.NEAREST)
 
-# %% ../nbs/46_minisdxl.ipynb #f87f691e
+# %% ../nbs/46_minisdxl.ipynb #8bec1c41
 @call_parse
 @cli_errors
 @cli_version
@@ -294,7 +294,7 @@ def coda_train_mini(root:str=None,         # parent folder (default: the reposit
                     dataset:str='fashion-mnist', # training set: fashion-mnist (the shipped model) or digits (a quick check)
                     dataset_root:str=None, # Fashion-MNIST folder (default: Debian's, or $CODA_FASHION_MNIST)
                     vae_steps:int=1500,    # autoencoder steps
-                    unet_steps:int=6000,   # UNet steps
+                    unet_steps:int=8000,   # UNet steps
                     seed:int=0,            # seed of the weights and of training
                     force:bool=False,      # retrain even if the folder exists
                     quiet:bool=False,      # no progress bars
