@@ -89,7 +89,10 @@ SDXL_VAE = 'madebyollin/sdxl-vae-fp16-fix'
 
 # %% ../nbs/20_encode.ipynb #8662d47b
 def model_folder(name):
-    "What `from_pretrained` is given for `name`: the built-in 'tiny' is `coda.tiny.tiny_folder()` (a saved pipeline), any other name itself."
+    "What `from_pretrained` is given for `name`: the built-ins 'tiny' (random weights) and 'mini' (the trained miniature SDXL, checked) are pipeline folders; any other name is itself."
+    if str(name) == 'mini':
+        from coda.minisdxl import mini_folder
+        return mini_folder()
     if str(name) != 'tiny': return name
     from coda.tiny import tiny_folder
     return tiny_folder()
@@ -115,7 +118,7 @@ class VAEEncoder:
     "SDXL-VAE latents: Lanczos resize, [−1, 1], `latent_dist.mean · scaling_factor`."
     channels = 3
     def __init__(self, vae=SDXL_VAE, # hub id, local folder, 'tiny' (the tiny SDXL's own VAE) or AutoencoderKL
-                 resolution:int=1024,  # side of the (square) VAE input
+                 resolution:int=None,  # side of the (square) VAE input (default: the VAE's own `sample_size`)
                  device=None, dtype=None, batch_size:int=8):
         import torch
         self.device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
@@ -124,7 +127,7 @@ class VAEEncoder:
         self.model_id = model_id(_vae_folder(vae) if isinstance(vae, (str, Path)) else vae)   # files' hashes, hub revision, or tensors
         self.vae = load_vae(vae, self.dtype, self.device).eval()
         self.upcast = self.dtype == torch.float16 and bool(getattr(self.vae.config, 'force_upcast', False))
-        self.resolution, self.batch_size = resolution, batch_size
+        self.resolution, self.batch_size = resolution or self.vae.config.sample_size, batch_size
     @property
     def key(self): return dict(name='vae', model=self.model_id, resolution=self.resolution, dtype=str(self.dtype), **({'upcast': 'float32'} if self.upcast else {}))
     def __call__(self, imgs):
@@ -179,7 +182,7 @@ def get_encoder(name:str='pixel', # 'pixel', 'vae' or 'clip'
                 model=None, resolution:int|None=None, **kw):
     "Build an encoder by name; `model` and `resolution` override the defaults."
     if name == 'pixel': return PixelEncoder(resolution, **kw)
-    if name == 'vae': return VAEEncoder(model or SDXL_VAE, resolution or 1024, **kw)
+    if name == 'vae': return VAEEncoder(model or SDXL_VAE, resolution or (None if model else 1024), **kw)   # SDXL: 1024²; others: native
     if name == 'clip': return CLIPEncoder(model or 'openai/clip-vit-large-patch14', **kw)
     raise UserError(f"unknown encoder {name!r}: use 'pixel', 'vae' or 'clip'")
 

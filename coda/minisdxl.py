@@ -99,7 +99,7 @@ def _lr(base:float, i:int, n:int) -> float:
     w = max(1, n // 20)
     return base * (i + 1) / w if i < w else base * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * (i - w) / max(1, n - w))))
 
-# %% ../nbs/46_minisdxl.ipynb #7064f065
+# %% ../nbs/46_minisdxl.ipynb #b957fcee
 class Interrupted(Exception):
     "Raised by `_train_phase` after `stop_after` steps (a stand-in for a kill, for tests)."
 
@@ -130,7 +130,7 @@ def _train_phase(name:str, net:torch.nn.Module, loss_fn, steps:int, lr:float, se
                 for k, v in net.state_dict().items():
                     if v.dtype.is_floating_point: avg[k].mul_(d).add_(v.detach(), alpha=1 - d)
                     else: avg[k].copy_(v)
-        st['losses'].append(float(loss)); st['step'] += 1; st['wall_s'] = done0 + time.time() - t0; ran += 1; bar.update(1)
+        st['losses'].append(loss.item()); st['step'] += 1; st['wall_s'] = done0 + time.time() - t0; ran += 1; bar.update(1)
         if st['step'] % 50 == 0: bar.set_postfix(loss=f"{np.mean(st['losses'][-50:]):.4f}")
         if st['step'] % ckpt_every == 0 or st['step'] == steps: save()
         if stop_after is not None and ran >= stop_after and st['step'] < steps:

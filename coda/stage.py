@@ -152,6 +152,9 @@ def _component(v):
 def model_id(m, digests:Digests|None=None) -> dict|None:
     "What identifies a model: a local folder or file by its SHA-256, a hub id by its cached revision, a module or pipeline by its tensors."
     if m is None: return None
+    if str(m) == 'mini':                                       # the shipped mini SDXL: its files' recorded sha256
+        from coda.minisdxl import mini_folder
+        return dict(hub='mini', sha256=stable_hash(load_json(mini_folder(verify=False)/'record.json')['files']))
     if isinstance(m, (str, Path)):
         p = Path(m).expanduser()
         if p.is_file(): return dict(path=str(p.resolve()), sha256=(digests or Digests())(p))
