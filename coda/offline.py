@@ -14,18 +14,20 @@ from .evaluate import OFFLINE_WIDTH, dc_params
 from .metrics import mean_std, paired_test
 
 # %% auto #0
-__all__ = ['OFFLINE_METHODS', 'METHOD_LABELS', 'DISCOVERY', 'AUTO_METHODS', 'FMNIST_HINT', 'COMPARISONS', 'DC_ANCHORS', 'DC_FULL',
-           'ANCHOR_TOL', 'offline_dataset', 'offline_protocol', 'selection_folder', 'generated_folder',
-           'offline_summary', 'comparisons', 'summary_markdown', 'plot_paired', 'anchor_check', 'holdout_arrays',
-           'environment', 'collect_offline']
+__all__ = ['OFFLINE_METHODS', 'VAE_METHODS', 'METHOD_LABELS', 'DISCOVERY', 'AUTO_METHODS', 'FMNIST_HINT', 'COMPARISONS',
+           'DC_ANCHORS', 'DC_FULL', 'ANCHOR_TOL', 'offline_dataset', 'offline_protocol', 'selection_folder',
+           'generated_folder', 'sdxl_folder', 'offline_summary', 'comparisons', 'summary_markdown', 'plot_paired',
+           'anchor_check', 'holdout_arrays', 'environment', 'in_space', 'collect_offline']
 
 # %% ../nbs/80_offline.ipynb #e8127d9b
 OFFLINE_METHODS = ('random', 'kmeans', 'herding', 'umap_kmeans', 'coda_reference', 'coda_paper', 'diffusion', 'coda_G',
                    'coda_improved', 'coda_auto', 'coda_improved_auto')
+VAE_METHODS = ('kmeans_vae', 'coda_reference_vae', 'diffusion_vae', 'coda_G_vae')   # rows of VAE-space runs in a summary (`in_space`)
 METHOD_LABELS = dict(random='Random', kmeans='K-Means (D4M)', herding='Herding', umap_kmeans='UMAP + K-Means',
                      coda_reference='CoDA R (reference)', coda_paper='CoDA R (paper Alg. 2)', diffusion='mini-diffusion, γ = 0',
                      coda_G='CoDA G', coda_improved='CoDA R (improved)', coda_auto='CoDA R (reference, auto)',
-                     coda_improved_auto='CoDA R (improved, auto)')
+                     coda_improved_auto='CoDA R (improved, auto)', kmeans_vae='K-Means, VAE space', coda_reference_vae='CoDA R, VAE space',
+                     diffusion_vae='mini SDXL, γ = 0', coda_G_vae='CoDA G, mini SDXL')
 DISCOVERY = dict(random=('random', 'reference'), kmeans=('kmeans', 'reference'), herding=('herding', 'reference'),
                  umap_kmeans=('umap_kmeans', 'reference'), coda_reference=('coda', 'reference'), coda_paper=('coda', 'paper'),
                  diffusion=('coda', 'reference'), coda_G=('coda', 'reference'),   # the generated sets start from CoDA's R
@@ -51,7 +53,9 @@ def offline_protocol(dataset:str) -> dict:
 
 # %% ../nbs/80_offline.ipynb #cf11d27a
 def selection_folder(work, pool, method:str, ipc:int, seed:int, n_neighbors=None, min_cluster_size=None,
-                     cache_root='data/cache', n_jobs:int=1) -> Path:
+                     cache_root='data/cache', n_jobs:int=1,
+                     encoder=None, # discovery encoder (None: pixels; e.g. `get_encoder('vae', 'mini')`: the mini SDXL's VAE latents)
+                    ) -> Path:
     "Discovery folder (R, latents, manifest) of `method` at `ipc` for `seed`, computed once."
     from coda.pipeline import discover_dataset, default_params
     m, v = DISCOVERY[method]
@@ -59,8 +63,8 @@ def selection_folder(work, pool, method:str, ipc:int, seed:int, n_neighbors=None
     hp = dict(n_neighbors='auto', min_cluster_size='auto') if auto else default_params(ipc, n_neighbors, min_cluster_size)
     if not auto: hp['n_neighbors'] = min(hp['n_neighbors'], min(pool.counts()) - 1)   # auto caps its candidates itself
     a = dict(ipc=ipc, method=m, variant=v, seed=seed, umap_seed=42 + seed, **hp)
-    d = Path(work)/'disc'/f'{m}-{v}{"-auto" if auto else ""}-ipc{ipc}-s{seed}-{short_hash([a, pool.key])}'
-    discover_dataset(pool, d, cache_root=cache_root, progress=False, n_jobs=n_jobs, **a)
+    d = Path(work)/'disc'/f'{m}-{v}{"-auto" if auto else ""}-ipc{ipc}-s{seed}-{short_hash([a, pool.key] + ([encoder.key] if encoder is not None else []))}'
+    discover_dataset(pool, d, encoder=encoder, cache_root=cache_root, progress=False, n_jobs=n_jobs, **a)
     return d
 
 # %% ../nbs/80_offline.ipynb #475bfb94
@@ -69,6 +73,15 @@ def generated_folder(work, pipe, disc, gamma:float, pis:int, steps:int, cfg:floa
     from coda.minidiff import generate_mini
     g = Path(work)/'G'/f'{Path(disc).name}-{pipe.folder.name}-g{gamma}-p{pis}-st{steps}-cfg{cfg}-{form}'
     generate_mini(pipe, disc, g, gamma, pis, steps, cfg, seed, form)
+    return g
+
+# %% ../nbs/80_offline.ipynb #7d6c30f3
+def sdxl_folder(work, disc, **settings) -> Path:
+    "CoDA-aligned (γ > 0) or plain (γ = 0) images of an SDXL pipeline (`GenerationParams` fields, e.g. model='mini'), one per representative of `disc`."
+    from coda.align import generate, GenerationParams
+    p = GenerationParams(**settings)
+    g = Path(work)/'G'/f'{Path(disc).name}-{p.model}-g{p.gamma}-{short_hash(p.key())}'
+    generate(disc, g, params=p, progress=False)
     return g
 
 # %% ../nbs/80_offline.ipynb #c0ce448b
@@ -101,7 +114,9 @@ def offline_summary(runs:pd.DataFrame,  # per seed: method, ipc, seed, acc (last
 COMPARISONS = (('coda_reference', 'random'), ('coda_reference', 'kmeans'), ('coda_paper', 'coda_reference'),
                ('coda_reference', 'umap_kmeans'), ('coda_G', 'diffusion'), ('coda_G', 'coda_reference'), ('coda_G', 'random'),
                ('diffusion', 'random'),
-               *[(m, b) for m in ('coda_improved', 'coda_auto', 'coda_improved_auto') for b in ('kmeans', 'coda_reference')])
+               *[(m, b) for m in ('coda_improved', 'coda_auto', 'coda_improved_auto') for b in ('kmeans', 'coda_reference')],
+               ('coda_reference_vae', 'kmeans_vae'), ('coda_reference_vae', 'coda_reference'), ('kmeans_vae', 'kmeans'),
+               ('coda_G_vae', 'diffusion_vae'), ('coda_G_vae', 'random'), ('diffusion_vae', 'random'), ('coda_G_vae', 'coda_G'))
 
 def comparisons(runs:pd.DataFrame, pairs=COMPARISONS) -> pd.DataFrame:
     "Paired a − b per IPC for each pair present: n, mean, std, p (t), p (Wilcoxon), verdict."
@@ -196,15 +211,22 @@ def environment() -> dict:
                 versions=package_versions())
 
 
+# %% ../nbs/80_offline.ipynb #5b8e585c
+def in_space(runs:pd.DataFrame, space:str='pixel') -> pd.DataFrame:
+    "A run's per-seed rows, methods renamed `<method>_vae` for a VAE-space run (Random kept)."
+    if space == 'pixel': return runs
+    return runs.assign(method=[m if m == 'random' else f'{m}_{space}' for m in runs.method])
+
 # %% ../nbs/80_offline.ipynb #be4a9f5e
 def collect_offline(exp:dict, results='results') -> pd.DataFrame:
     "Summary files of an offline experiment from its runs' `seeds.csv` (finished or partial)."
     d = Path(results)/exp['name']
     done = [r['name'] for r in exp['runs'] if (d/r['name']/'seeds.csv').exists()]   # finished or partial runs
     if not done: return pd.DataFrame()
-    parts = [pd.read_csv(d/r/'seeds.csv') for r in done]
+    space = {r['name']: (r.get('parameters') or {}).get('space', 'pixel') for r in exp['runs']}
+    parts = [in_space(pd.read_csv(d/r/'seeds.csv'), space[r]) for r in done]
     runs = pd.concat(parts, ignore_index=True).drop_duplicates(['method', 'ipc', 'seed'])   # a run that repeats another's rows (for its own table) adds nothing
-    s = offline_summary(runs); c = comparisons(runs)
+    s = offline_summary(runs, OFFLINE_METHODS + VAE_METHODS); c = comparisons(runs)
     ds = sorted(set(runs['dataset'])) if 'dataset' in runs else []
     cols = ['method', 'ipc', 'n', 'acc_mean', 'acc_std', 'd_random', 'd_random_std', 'p_random', 'd_kmeans', 'd_kmeans_std', 'p_kmeans']
     with atomic_path(d/'summary.csv') as t: s[cols + [k for k in s.columns if k not in cols]].round(4).to_csv(t, index=False)
