@@ -5,6 +5,7 @@
 # %% ../nbs/10a_formats.ipynb #29ffda42
 from __future__ import annotations
 import io, os, pickle, tarfile, zipfile, zlib
+from functools import partial
 from pathlib import Path
 import numpy as np
 from PIL import Image
@@ -196,4 +197,4 @@ def load_tinyimagenet(split:str='train', # 'train', or 'val'/'test' (the labelle
     return TinyImageNet(find_store(root, 'tinyimagenet', TINY['top'], [TINY['archive']], TINY['marker']), split)
 
 # %% ../nbs/10a_formats.ipynb #871c21f9
-LOADERS = {**{n: (lambda n: lambda split, root: load_cifar(n, split, root))(n) for n in CIFAR}, 'tinyimagenet': load_tinyimagenet}
+LOADERS = {**{n: partial(load_cifar, n) for n in CIFAR}, 'tinyimagenet': load_tinyimagenet}   # name -> f(split, root)
