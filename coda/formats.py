@@ -24,7 +24,7 @@ class Store:
         self.path, self.top = Path(path), top
         self.kind = 'dir' if self.path.is_dir() else 'zip' if self.path.suffix.lower() == '.zip' else 'tar'
         self._h = self._idx = None
-    def __getstate__(self): return dict(self.__dict__, _h=None)   # worker processes reopen the archive
+    def __getstate__(self): return dict(self.__dict__, _h=None)   # a worker process reopens the archive
     def where(self, name:str) -> str:
         "How a message names file `name`."
         return str(self.path/name) if self.kind == 'dir' else f'{self.path}:{self.top}/{name}'
@@ -46,8 +46,11 @@ class Store:
         "Sorted names (relative to the top folder) of the files right in `folder`."
         if self.kind == 'dir':
             d = self.path/folder
-            return sorted(f'{folder}/{p.name}' for p in d.iterdir() if p.is_file()) if d.is_dir() else []
-        return sorted(n for n in self._safe(self._index) if n.rsplit('/', 1)[0] == folder)
+            return sorted(f'{folder}/{p.name}'.lstrip('/') for p in d.iterdir() if p.is_file()) if d.is_dir() else []
+        if getattr(self, '_dirs', None) is None:   # each folder's files, built once from the archive's index
+            self._dirs = {}
+            for n in sorted(self._safe(self._index)): self._dirs.setdefault(n.rpartition('/')[0], []).append(n)
+        return self._dirs.get(folder, [])
     def read(self, name:str) -> bytes:
         "The bytes of file `name` (a UserError naming it when it is missing)."
         check(self.exists(name), f'{self.where(name)}: no such file')
