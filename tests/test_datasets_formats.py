@@ -231,3 +231,15 @@ def test_export_bad_input(cifar_run, tmp_path):
     run = tmp_path/'G'; shutil.copytree(cifar_run/'G', run); next(run.rglob('*.png')).unlink()
     one_line_error(cli(tmp_path, 'coda_export', run, '--out', tmp_path/'dd'), 'coda_export', 'no such file (listed in')
     assert not (tmp_path/'dd').exists()
+
+def test_export_has_version(tmp_path):
+    r = ok(cli(tmp_path, 'coda_export', '--version'))
+    assert r.stdout.startswith('coda ')
+
+def test_cifar_experiments_are_gpu_ready():
+    "IPC 10 and 50 on a GPU, each run's settings the FIELD_SETTINGS row (tests/test_experiments.py checks them all); an offline smoke block."
+    from coda.reproduce import load_experiment
+    for name in ('cifar10', 'cifar100'):
+        e = load_experiment(name, ROOT)
+        assert sorted(r['parameters']['ipc'] for r in e['runs']) == [10, 50] and all(r['gpu'] for r in e['runs'])
+        assert all(r['parameters']['dataset'] == name for r in e['runs']) and e['smoke']['dataset'] == 'digits'
