@@ -67,7 +67,7 @@ def get_spec(name:str) -> Spec:
         cls = read_list(_PLACES_SPECS[name])
         return Spec(name, cls, [places_prompt(c) for c in cls])
     raise UserError(f"unknown dataset spec {name!r}; known specs: {', '.join(SPECS)}, "
-                     "or 'folder', 'digits', 'fashion-mnist', 'offline'")
+                     "or 'folder', 'digits', 'fashion-mnist', 'offline', 'cifar10', 'cifar100', 'cifar100-coarse', 'tinyimagenet'")
 
 # %% ../nbs/10_data.ipynb #5f33e508
 class ImageDataset:
@@ -233,8 +233,8 @@ class FolderDataset(ImageDataset):
     def key(self): return dict(super().key, root=str(self.root.resolve()), **({'channels': self.fixed_channels} if self.fixed_channels else {}))
 
 # %% ../nbs/10_data.ipynb #e077d938
-def load_dataset(name:str='offline', # spec name, 'folder', 'digits', 'fashion-mnist' or 'offline'
-                 root=None,           # dataset root (image folders; optional folder for Fashion-MNIST); default $CODA_DATA/<name>
+def load_dataset(name:str='offline', # spec name, 'folder', 'digits', 'fashion-mnist', 'offline', or an official format: cifar10, cifar100, cifar100-coarse, tinyimagenet
+                 root=None,           # dataset root (image folders; optional folder for Fashion-MNIST; the official folder or archive); default $CODA_DATA/<name>
                  split:str='train',   # 'train' or 'val'/'test'
                 ) -> ImageDataset:
     "Load a dataset by name with the common `ImageDataset` interface."
@@ -243,6 +243,8 @@ def load_dataset(name:str='offline', # spec name, 'folder', 'digits', 'fashion-m
         except FileNotFoundError: return load_digits_dataset(split)
     if name == 'digits': return load_digits_dataset(split)
     if name == 'fashion-mnist': return load_fashion_mnist(split, root)
+    from coda.formats import LOADERS   # CIFAR-10/100, Tiny-ImageNet (coda.formats reads them)
+    if name in LOADERS: return LOADERS[name](split, root)
     if name == 'folder' or name in SPECS:
         if root is None and name != 'folder' and os.environ.get('CODA_DATA'): root = Path(os.environ['CODA_DATA'])/name
         if root is None: raise UserError(f"dataset {name!r} needs root (--root) or CODA_DATA=<folder holding {name}/>: a folder with {split}/<class>/ images")

@@ -641,8 +641,8 @@ def json_log(path) -> callable:
 @cli_version
 def coda_evaluate(train:str=None,          # distilled set: a folder root/<class>/*.png (the set R or G)
                   random:int=None,         # instead of a folder: a Random subset with this many images per class
-                  dataset:str='offline',   # dataset spec: digits, fashion-mnist, offline, nette, woof, idc, imagenet-a..e, imagenet1k, folder
-                  root:str=None,           # dataset root (the real train/val splits)
+                  dataset:str='offline',   # dataset spec: digits, fashion-mnist, offline, nette, woof, idc, imagenet-a..e, imagenet1k, folder, cifar10, cifar100, cifar100-coarse, tinyimagenet
+                  root:str=None,           # dataset root (the real train/val splits; CIFAR/Tiny-ImageNet: the official folder or archive)
                   model:str='ConvNet-3',   # ConvNet-3, ConvNet-6, ResNetAP-10, ResNet-18, AlexNet, VGG11, ViT-B/16
                   seeds:str='0,1,2',       # comma-separated seeds
                   epochs:int=None,         # override the protocol's epochs (default: the protocol's)

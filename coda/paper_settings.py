@@ -7,9 +7,10 @@ from __future__ import annotations
 from .core import check_range
 
 # %% auto #0
-__all__ = ['FALLBACK', 'DISCOVERY_PARAMS', 'GRIDS', 'FORM', 'DISCOVERY_RESOLUTION', 'RELEASED_RESOLUTION', 'HARD_PROTOCOL',
-           'SOFT_PROTOCOL', 'NOTEBOOKS', 'ipc_rule', 'discovery_params', 'find_grid', 'grid_score', 'grid_best',
-           'align_settings', 'discovery_resolution', 'table_protocol', 'run_settings', 'show_settings', 'check_run']
+__all__ = ['FALLBACK', 'DISCOVERY_PARAMS', 'FIELD_SETTINGS', 'GRIDS', 'FORM', 'DISCOVERY_RESOLUTION', 'RELEASED_RESOLUTION',
+           'HARD_PROTOCOL', 'SOFT_PROTOCOL', 'NOTEBOOKS', 'ipc_rule', 'discovery_params', 'find_grid', 'grid_score',
+           'grid_best', 'align_settings', 'discovery_resolution', 'table_protocol', 'run_settings', 'show_settings',
+           'check_run']
 
 # %% ../nbs/37_paper_settings.ipynb #964f5007
 _A3_85 = "A.3: IPC 10 optimum for ImageNet-1K and ImageNet-A..E (scripts/CoDA.sh: ImageNet-A, IPC 10 -> 85/55)"
@@ -36,6 +37,19 @@ DISCOVERY_PARAMS = {   # (dataset, IPC) -> (n_neighbors, min_cluster_size, sourc
     **{(d, 50): (30, 15, _IPC50) for d in ['nette', 'woof', 'imagenet1k']},
     **{('woof', i): (15, 10, _IPC100) for i in (70, 100)},
 }
+
+# %% ../nbs/37_paper_settings.ipynb #0fda6789
+_BIG = "ours: CIFAR-10's 5,000 images per class; the ImageNet values at this IPC (A.3 at IPC 10, A.5/A.6 at IPC 50): its clusters are larger still"
+_SMALL = ("ours: 500 images per class, ~40% of ImageNet's ~1,300: the ImageNet values at this IPC scaled down so that "
+          "min_cluster_size stays about half of the ~500/IPC images each cluster holds")
+_EVAL = ("ours: the paper runs no CIFAR or Tiny-ImageNet; discovery at 224 px (Tables 10/19/20's 3136-d VAE space: "
+         "a 32/64 px image gains nothing at 1024), scored at the native side on ConvNet-3 (DC/DM/MTT/DD-Ranking's CIFAR network)")
+FIELD_SETTINGS = {   # dataset -> discovery (n_neighbors, min_cluster_size) per IPC, VAE side, evaluation network and side
+    'cifar10': dict(params={10: (85, 55, _BIG), 50: (30, 15, _BIG)}, resolution=224, model='ConvNet-3', image_size=32, source=_EVAL),
+    'cifar100': dict(params={10: (30, 20, _SMALL), 50: (15, 5, _SMALL)}, resolution=224, model='ConvNet-3', image_size=32, source=_EVAL),
+    'tinyimagenet': dict(params={10: (30, 20, _SMALL), 50: (15, 5, _SMALL)}, resolution=224, model='ConvNet-3', image_size=64, source=_EVAL),
+}
+DISCOVERY_PARAMS.update({(d, i): v for d, f in FIELD_SETTINGS.items() for i, v in f['params'].items()})
 
 # %% ../nbs/37_paper_settings.ipynb #f248a3c7
 def ipc_rule(ipc:int, # images per class
@@ -128,9 +142,11 @@ def align_settings(dataset:str, ipc:int, # the run's dataset and IPC
 DISCOVERY_RESOLUTION = dict(table10=224, table20=224)   # experiment -> VAE input side (Tables 10, 19, 20: 3136-d)
 RELEASED_RESOLUTION = 1024                               # get_features.py: Resize((1024, 1024), LANCZOS)
 
-def discovery_resolution(experiment:str) -> int:
-    "The VAE input side of the discovery encoding of `experiment` (224 where the table says so, else 1024)."
-    return DISCOVERY_RESOLUTION.get(experiment, RELEASED_RESOLUTION)
+def discovery_resolution(experiment:str,   # experiment name (YAML stem)
+                         dataset:str|None=None, # its dataset: a FIELD_SETTINGS row gives its own side
+                        ) -> int:
+    "The VAE input side of the discovery encoding of `experiment` (224 where the table or the dataset's row says so, else 1024)."
+    return DISCOVERY_RESOLUTION.get(experiment) or FIELD_SETTINGS.get(dataset, {}).get('resolution') or RELEASED_RESOLUTION
 
 # %% ../nbs/37_paper_settings.ipynb #f9fdd021
 HARD_PROTOCOL, SOFT_PROTOCOL = 'authors', 'soft-rded'
@@ -223,6 +239,14 @@ def _quoted_g(p):
     q = p.get('paper') or {}
     return q.get('G', q.get('full', q.get('G.ResNetAP-10')))
 
+# %% ../nbs/37_paper_settings.ipynb #374ae38c
+def _check_field(dataset:str, p:dict) -> list:
+    "Problems of a run's evaluation network and side against its dataset's FIELD_SETTINGS row (none without a row)."
+    f = FIELD_SETTINGS.get(dataset)
+    if f is None: return []
+    errs = [] if f['model'] in p.get('test_models', []) else [f"test_models {p.get('test_models')} lack {f['model']} ({f['source']})"]
+    return errs + ([] if p.get('image_size') == f['image_size'] else [f"image_size {p.get('image_size')} != {f['image_size']} for {dataset}"])
+
 # %% ../nbs/37_paper_settings.ipynb #b5c61f56
 def check_run(experiment:str, # experiment name (YAML stem), e.g. 'table1'
               nb:str,         # the run's paper notebook (stem)
@@ -235,6 +259,7 @@ def check_run(experiment:str, # experiment name (YAML stem), e.g. 'table1'
     if NOTEBOOKS[nb].get('sweep') == 'gamma_pis': errs += _check_sweep(s, p)
     if 'protocol' in s and s['protocol'] != table_protocol(p.get('teacher')):
         errs.append(f"protocol {s['protocol']!r} != the table's {table_protocol(p.get('teacher'))!r}")
-    if s['encoder'] == 'vae' and s['resolution'] != discovery_resolution(experiment):
-        errs.append(f"discovery at {s['resolution']} px, the table's is {discovery_resolution(experiment)} px")
+    if s['encoder'] == 'vae' and s['resolution'] != discovery_resolution(experiment, s['dataset']):
+        errs.append(f"discovery at {s['resolution']} px, the table's is {discovery_resolution(experiment, s['dataset'])} px")
+    if 'protocol' in s: errs += _check_field(s['dataset'], p)
     return errs

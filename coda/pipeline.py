@@ -298,11 +298,11 @@ def _int_or_auto(text):
 @cli_errors
 @cli_version
 @params_cli(DiscoverParams)
-def coda_discover(dataset:str='offline', # spec name (nette, woof, idc, imagenet-a..e, imagenet100, imagenet1k, places365-10), folder, digits, fashion-mnist or offline
-                  root:str=None,       # dataset root (ImageFolder: ROOT/train/<class>/*)
+def coda_discover(dataset:str='offline', # spec name (nette, woof, idc, imagenet-a..e, imagenet100, imagenet1k, places365-10), folder, digits, fashion-mnist, offline, cifar10, cifar100, cifar100-coarse or tinyimagenet
+                  root:str=None,       # dataset root (ImageFolder: ROOT/train/<class>/*; CIFAR/Tiny-ImageNet: the official folder, its archive, or a folder holding either)
                   split:str='train',   # split to distill
                   out:str=None,        # run folder (default data/runs/<dataset>-<method>-ipc<ipc>)
-                  encoder:str=None,    # pixel | vae | clip (default: pixel for digits/fashion-mnist, vae otherwise)
+                  encoder:str=None,    # pixel | vae | clip (default: pixel for the in-memory sets digits, fashion-mnist and CIFAR, vae otherwise)
                   model:str=None,      # encoder model: hub id or local folder ('tiny': the VAE of coda_generate --model tiny)
                   resolution:int=None, # encoder input side (vae default 1024)
                   latent_resolution:int=None, # re-encode the picks with the VAE at this side for stage 2
