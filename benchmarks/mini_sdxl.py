@@ -58,7 +58,7 @@ def to_grey28(t):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('--per_class', type=int, default=100); ap.add_argument('--epochs', type=int, default=10)
+    ap.add_argument('--per_class', type=int, default=100); ap.add_argument('--epochs', type=int, default=5)
     ap.add_argument('--steps', type=int, default=25); ap.add_argument('--cfg', type=float, default=5.0)
     ap.add_argument('--out', default='results/mini_sdxl'); ap.add_argument('--threads', type=int, default=2)
     a = ap.parse_args()

@@ -192,7 +192,7 @@ def _files(folder:Path) -> dict:
     "sha256 of every file under `folder` but `record.json`, by relative path."
     return {str(p.relative_to(folder)): file_sha256(p) for p in sorted(folder.rglob('*')) if p.is_file() and p.name != 'record.json'}
 
-# %% ../nbs/46_minisdxl.ipynb #48b37833
+# %% ../nbs/46_minisdxl.ipynb #e3d973a3
 def train_mini_sdxl(ds,                  # the training set (`ArrayDataset` or any `ImageDataset`), its prompts as conditioning
                     root,                # parent folder of the result `<root>/<key>/`
                     recipe:dict=None,    # `mini_recipe(...)` (default: the shipped recipe for `ds.name`)
@@ -232,6 +232,7 @@ def train_mini_sdxl(ds,                  # the training set (`ArrayDataset` or a
                        versions=package_versions(['torch', 'diffusers', 'transformers', 'coda']), threads=torch.get_num_threads(),
                        files=_files(tmp))
             save_json(rec, tmp/'record.json')
+            tmp.chmod(0o755)                      # mkdtemp's 0700 would hide the shipped folder from other users
             if final.exists(): shutil.rmtree(final)
             os.rename(tmp, final)
         finally: shutil.rmtree(tmp, ignore_errors=True)
