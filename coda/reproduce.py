@@ -403,7 +403,7 @@ def coda_reproduce(experiment:Param('experiment name (experiments/<name>.yaml) o
     res = dict(partition=partition, gpus=gpus_per_run, cpus=cpus_per_run, mem=mem, time=time)
     if jobs != 1 or gpus or cluster or status:
         from coda.cluster import batch
-        st = batch(experiment, results, force, smoke, only, None, executor, parse_overrides(param), jobs, gpus, cluster, not no_wait, status, **res)
+        st = batch(experiment, results, force, smoke, only, None, executor, parse_overrides(param), jobs, gpus, cluster, not no_wait, status, resources=res)
     else: st = reproduce(experiment, results, force, smoke, only, executor=executor, overrides=parse_overrides(param))
     _report(st, results, smoke, experiment)
 
