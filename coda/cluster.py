@@ -219,8 +219,8 @@ def run_state(exp:dict, run:dict, results='results', smoke:bool=False) -> dict:
     if is_done(out): return dict(row, status='done', job_id=job.get('job_id', ''))
     if (c := claimed_row(exp, run, results, smoke)) is not None: return c
     if not job: return dict(row, status='todo')
-    err = job.get('error') or f"{job['cluster']} job {job['job_id']} ended without finishing (cancelled, timed out or killed); log: {job['stderr']}"
-    return dict(row, status='failed', job_id=job['job_id'], error=err)
+    err = job.get('error') or f"{job['cluster']} job {job['job_id']} ended without finishing (cancelled, timed out or killed)"
+    return dict(row, status='failed', job_id=job['job_id'], error=err, log=job['stderr'] if 'error' not in job else job['stdout'])
 
 # %% ../nbs/71_cluster.ipynb #10f949cf
 def wait_runs(exp:dict, runs:list, results='results', smoke:bool=False, poll:float=5, progress:bool=True) -> list:

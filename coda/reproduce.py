@@ -288,6 +288,15 @@ def summary_figure(df:pd.DataFrame, exp:dict, out_dir, max_metrics:int=4):
         paths = savefig(fig, out_dir, 'summary'); plt.close(fig)
     return paths
 
+# %% ../nbs/70_reproduce.ipynb #a2ec227f
+def _only(runs, only):
+    if only is None: return runs
+    want = [only] if isinstance(only, str) else list(only)
+    want = [w.strip() for o in want for w in str(o).split(',') if w.strip()]
+    miss = [w for w in want if w not in {r['name'] for r in runs}]
+    if miss: raise UserError(f"no run named {', '.join(miss)}; runs: {', '.join(r['name'] for r in runs)}")
+    return [r for r in runs if r['name'] in want]
+
 # %% ../nbs/70_reproduce.ipynb #b5aa9cb9
 def plan_experiment(experiment, root=None,
                     overrides:dict|None=None, # parameters set in every run (recorded in config.json)
@@ -316,15 +325,6 @@ def reproduce(experiment, # experiment name (experiments/<name>.yaml) or a YAML 
         if log: log(f"{exp['name']}/{r['name']}: {rows[-1]['status']} {rows[-1]['error']}".rstrip())
     summarize(exp, results, smoke)
     return pd.DataFrame(rows)
-
-# %% ../nbs/70_reproduce.ipynb #a2ec227f
-def _only(runs, only):
-    if only is None: return runs
-    want = [only] if isinstance(only, str) else list(only)
-    want = [w.strip() for o in want for w in str(o).split(',') if w.strip()]
-    miss = [w for w in want if w not in {r['name'] for r in runs}]
-    if miss: raise UserError(f"no run named {', '.join(miss)}; runs: {', '.join(r['name'] for r in runs)}")
-    return [r for r in runs if r['name'] in want]
 
 # %% ../nbs/70_reproduce.ipynb #07fab5e2
 def list_experiments(root=None) -> pd.DataFrame:

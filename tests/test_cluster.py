@@ -158,6 +158,9 @@ def _start_slurm(d:Path) -> str:
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode: return f"{cmd[0]} did not start: {(r.stderr.strip().splitlines() or ['exit status %d' % r.returncode])[-1]}"
         _log(f'started {cmd[0]}')
+    ss = subprocess.run(['ss', '-ltnpH'], capture_output=True, text=True).stdout if shutil.which('ss') else ''
+    addrs = [l.split()[3] for l in ss.splitlines() if 'slurmctld' in l or 'slurmd' in l]
+    if addrs: _log(f"slurmctld/slurmd listen on {', '.join(addrs)}")
     for _ in range(60):
         r = subprocess.run(['sinfo', '-h', '-o', '%T'], capture_output=True, text=True)
         if r.stdout.strip() == 'idle': _log('node localhost is idle'); return ''
@@ -238,3 +241,13 @@ def test_slurm_cancel_and_resubmit(toy, slurm):
     assert new != jid and all(json.loads((res/'toy'/f'x{i}'/JOB).read_text())['job_id'] == claims[f'x{i}'] for i in (2, 3))
     _log(f'x1 finished by job {new} after job {jid} was cancelled; x2, x3 by their first jobs')
     assert pd.read_csv(res/'toy'/'summary.csv').y.tolist() == [2, 4, 6]
+
+# ---------------------------------------------------------------- verify
+def test_verify(toy, tmp_path):
+    res = tmp_path/'committed'; shutil.copytree(toy/'seq', res)
+    r = cli(toy, 'toy', '--verify', '--seeds', '0', '--results', res, '--executor', 'inprocess')
+    assert r.returncode == 0 and 'all 3 value(s) within 2.0' in r.stdout, r.stdout + r.stderr
+    f = res/'toy'/'x2'/'seeds.csv'; df = pd.read_csv(f); df.loc[df.seed == 0, 'acc'] += 2.5; df.to_csv(f, index=False)   # a change beyond the tolerance
+    r = cli(toy, 'toy', '--verify', '--only', 'x2', '--results', res, '--executor', 'inprocess')
+    assert r.returncode == 1 and '1 of 2 value(s) differ by more than 2.0' in r.stdout, r.stdout + r.stderr
+    assert cli(toy, 'toy', '--verify', '--only', 'x2', '--tol', '3', '--results', res, '--executor', 'inprocess').returncode == 0
