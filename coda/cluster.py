@@ -34,14 +34,15 @@ def write_claim(out, job_id, cluster:str) -> Path:
 _SLURM = dict(PENDING='queued', CONFIGURING='queued', REQUEUED='queued', REQUEUE_HOLD='queued', REQUEUE_FED='queued', RESV_DEL_HOLD='queued',
               RUNNING='running', COMPLETING='running', SUSPENDED='running', STOPPED='running', SIGNALING='running', RESIZING='running', STAGE_OUT='running')
 
-def _slurm_state(job_id) -> str:
-    "A Slurm job's state by `squeue` (jobs it still knows), else `sacct` (accounting, if there is one); '' if neither knows it."
+def _slurm_state(job_id) -> str|None:
+    "A Slurm job's state by `squeue`, else `sacct`; '' if Slurm no longer knows it, None if Slurm cannot be asked (no client, no answer)."
+    asked = False
     for cmd in (['squeue', '-h', '-j', str(job_id), '-o', '%T'], ['sacct', '-n', '-X', '-P', '-j', str(job_id), '-o', 'State']):
         if not shutil.which(cmd[0]): continue
         r = subprocess.run(cmd, capture_output=True, text=True)
-        st = r.stdout.split()[0] if r.returncode == 0 and r.stdout.split() else ''
-        if st: return st
-    return ''
+        if r.returncode == 0 and r.stdout.split(): return r.stdout.split()[0]
+        asked |= r.returncode == 0 or 'Invalid job id' in r.stderr   # an answer: squeue no longer knows the job
+    return '' if asked else None
 
 # %% ../nbs/71_cluster.ipynb #eba9673c
 def _pid_alive(pid:int) -> bool:
@@ -54,11 +55,12 @@ def _pid_alive(pid:int) -> bool:
 
 # %% ../nbs/71_cluster.ipynb #10c71df6
 def job_state(job_id, cluster:str, host:str|None=None) -> str:
-    "`queued`, `running` or `gone` for a Slurm job, or a local one (a process id on `host`; one on another host counts as running)."
+    "`queued`, `running` or `gone` for a Slurm job, or a local one (a process id on `host`); a job that cannot be checked counts as running."
     if cluster == 'local':
         if host and host != socket.gethostname(): return 'running'
         return 'running' if _pid_alive(int(job_id)) else 'gone'
-    return _SLURM.get(_slurm_state(job_id), 'gone')
+    st = _slurm_state(job_id)
+    return 'running' if st is None else _SLURM.get(st, 'gone')
 
 # %% ../nbs/71_cluster.ipynb #d3f6ef48
 def live_claim(out) -> dict|None:

@@ -103,7 +103,7 @@ SLURM_CONF = """ClusterName=coda
 SlurmctldHost=localhost(127.0.0.1)
 SlurmctldPort={ctld_port}
 SlurmdPort={d_port}
-CommunicationParameters=NoInAddrAny
+CommunicationParameters=NoInAddrAny,NoInAddrAnyCtld
 AuthType=auth/munge
 AuthInfo=socket={d}/munge.sock
 SlurmUser=root
@@ -159,7 +159,7 @@ def _start_slurm(d:Path) -> str:
         if r.returncode: return f"{cmd[0]} did not start: {(r.stderr.strip().splitlines() or ['exit status %d' % r.returncode])[-1]}"
         _log(f'started {cmd[0]}')
     ss = subprocess.run(['ss', '-ltnpH'], capture_output=True, text=True).stdout if shutil.which('ss') else ''
-    addrs = [l.split()[3] for l in ss.splitlines() if 'slurmctld' in l or 'slurmd' in l]
+    addrs = [' '.join((l.split('"')[1], l.split()[3])) for l in ss.splitlines() if 'slurmctld' in l or 'slurmd' in l]   # name address:port
     if addrs: _log(f"slurmctld/slurmd listen on {', '.join(addrs)}")
     for _ in range(60):
         r = subprocess.run(['sinfo', '-h', '-o', '%T'], capture_output=True, text=True)
