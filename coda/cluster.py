@@ -14,10 +14,10 @@ from .reproduce import (plan_experiment, run_folder, run_one, run_params, is_don
                             notebook_path, notebook_parameters, execute_notebook, _has_cuda, _error_line)
 
 # %% auto #0
-__all__ = ['CLAIM', 'JOB', 'TOL', 'write_claim', 'job_state', 'live_claim', 'claimed_row', 'gpu_list', 'gpu_slots', 'run_spec',
-           'run_from_spec', 'log_path', 'pool_run', 'run_pool', 'check_cluster', 'job_resources', 'jobs_folder',
-           'job_record', 'cluster_job', 'submit_runs', 'run_state', 'wait_runs', 'run_cluster', 'compare_seeds',
-           'verify_run', 'verify', 'verify_report', 'batch']
+__all__ = ['CLAIM', 'JOB', 'TOL', 'write_claim', 'job_state', 'live_claim', 'claimed_row', 'skipped_row', 'gpu_list', 'gpu_slots',
+           'run_spec', 'run_from_spec', 'log_path', 'pool_run', 'run_pool', 'check_cluster', 'job_resources',
+           'jobs_folder', 'job_record', 'cluster_job', 'submit_runs', 'run_state', 'wait_runs', 'run_cluster',
+           'compare_seeds', 'verify_run', 'verify', 'verify_report', 'batch']
 
 # %% ../nbs/71_cluster.ipynb #a17d1306
 CLAIM, JOB = 'claim.json', 'job.json'   # in the run folder: who owns the run now; which job ran it (ids, logs)
@@ -77,6 +77,13 @@ def claimed_row(exp:dict, run:dict, results='results', smoke:bool=False) -> dict
     if c is None or is_done(out): return None
     return dict(run=run['name'], notebook=run['notebook'], out_dir=str(out), status=c['state'], error=f"{c['cluster']} job {c['job_id']}", job_id=c['job_id'])
 
+# %% ../nbs/71_cluster.ipynb #a2adb5f7
+def skipped_row(exp:dict, run:dict, results='results', force:bool=False, smoke:bool=False) -> dict|None:
+    "The `skipped` status row of a run that is finished with the same parameters (and not forced), as `run_one` would return; else None."
+    out, params, sp = run_params(exp, run, results, smoke)
+    if force or not (is_done(out) and _same_params(out, params, sp)): return None
+    return dict(run=run['name'], notebook=run['notebook'], out_dir=str(out), error='', status='skipped')
+
 # %% ../nbs/71_cluster.ipynb #2573821e
 def gpu_list(gpus=None) -> list:
     "The GPUs to use: `gpus` ('0,1' or a list), else every visible CUDA device, else none."
@@ -131,7 +138,7 @@ def run_pool(exp:dict, runs:list, results='results', force:bool=False, smoke:boo
     slots = queue.Queue()
     for g in gpu_slots(jobs, gpus): slots.put(g)
     def one(r):
-        if (row := claimed_row(exp, r, results, smoke)) is None:
+        if (row := skipped_row(exp, r, results, force, smoke) or claimed_row(exp, r, results, smoke)) is None:   # no process for those
             g = slots.get()
             try: row = pool_run(run_spec(exp, r, results, force, smoke, root, executor), log_path(results, exp['name'], r['name'], smoke), g)
             finally: slots.put(g)
@@ -195,10 +202,9 @@ def submit_runs(exp:dict, runs:list, results='results', force:bool=False, smoke:
 # %% ../nbs/71_cluster.ipynb #0adecf33
 def _submit_one(exp, run, results, force, smoke, root, executor, cluster, folder, resources) -> dict:
     "Submit one run unless it is finished (and not forced) or claimed by a live job."
-    out, params, sp = run_params(exp, run, results, smoke)
+    out = run_folder(results, exp['name'], run['name'], smoke)
+    if (c := skipped_row(exp, run, results, force, smoke) or claimed_row(exp, run, results, smoke)) is not None: return c
     row = dict(run=run['name'], notebook=run['notebook'], out_dir=str(out), error='')
-    if is_done(out) and not force and _same_params(out, params, sp): return dict(row, status='skipped')
-    if (c := claimed_row(exp, run, results, smoke)) is not None: return c
     ex = _executor(cluster, folder, run, smoke, exp['name'], resources)
     job = ex.submit(cluster_job, run_spec(exp, run, results, force, smoke, root, executor), cluster, str(folder))
     write_claim(out, job.job_id, cluster); save_json(job_record(cluster, job.job_id, folder, submitted=_now()), out/JOB)

@@ -145,6 +145,12 @@ def _install_slurm() -> str:
         if r.returncode: return f"{' '.join(cmd)} failed: {(r.stderr.strip().splitlines() or [''])[-1]}"
     return ''
 
+def _listening() -> str:
+    "Where slurmctld and slurmd listen (`ss`), to show that it is loopback only."
+    ss = subprocess.run(['ss', '-ltnpH'], capture_output=True, text=True).stdout if shutil.which('ss') else ''
+    addrs = [' '.join((l.split('"')[1], l.split()[3])) for l in ss.splitlines() if 'slurmctld' in l or 'slurmd' in l]   # name address:port
+    return f"; listening: {', '.join(addrs)}" if addrs else ''
+
 def _start_slurm(d:Path) -> str:
     "Write the configuration under `d` and start munged, slurmctld and slurmd; '' once the node is idle, else why not."
     (d/'state').mkdir(); (d/'spool').mkdir()
@@ -158,12 +164,9 @@ def _start_slurm(d:Path) -> str:
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode: return f"{cmd[0]} did not start: {(r.stderr.strip().splitlines() or ['exit status %d' % r.returncode])[-1]}"
         _log(f'started {cmd[0]}')
-    ss = subprocess.run(['ss', '-ltnpH'], capture_output=True, text=True).stdout if shutil.which('ss') else ''
-    addrs = [' '.join((l.split('"')[1], l.split()[3])) for l in ss.splitlines() if 'slurmctld' in l or 'slurmd' in l]   # name address:port
-    if addrs: _log(f"slurmctld/slurmd listen on {', '.join(addrs)}")
     for _ in range(60):
         r = subprocess.run(['sinfo', '-h', '-o', '%T'], capture_output=True, text=True)
-        if r.stdout.strip() == 'idle': _log('node localhost is idle'); return ''
+        if r.stdout.strip() == 'idle': _log('node localhost is idle' + _listening()); return ''
         time.sleep(1)
     return f"the node did not come up (sinfo: {r.stdout.strip() or r.stderr.strip()}); see {d}/slurmctld.log"
 
