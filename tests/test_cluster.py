@@ -35,7 +35,7 @@ def toy_project(root:Path) -> Path:
     (root/'experiments'/'toy.yaml').write_text(yaml.safe_dump(dict(name='toy', paper='Table 0', runs=runs)))
     return root
 
-def cli(root, *args, timeout=600):
+def cli(root, *args, timeout=1800):   # generous: a loaded 2-core machine runs the toy pool for minutes
     "Run the coda_reproduce console script in `root` (this checkout's coda first on the path)."
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get('PYTHONPATH', '')]).rstrip(os.pathsep), OMP_NUM_THREADS='1')
     script = Path(root)/'coda_reproduce'   # named as the console script, so user errors print one line
@@ -213,7 +213,7 @@ def test_slurm_equals_sequential(toy, slurm):
         assert not (toy/'slurm'/'toy'/run/CLAIM).exists()
         _log(f"{run}: job {job['job_id']}, log {job['stdout']}")
 
-def _wait_for(pred, what, timeout=180):
+def _wait_for(pred, what, timeout=600):
     for _ in range(int(timeout*2)):
         if pred(): return
         time.sleep(0.5)
