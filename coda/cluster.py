@@ -223,9 +223,10 @@ def run_state(exp:dict, run:dict, results='results', smoke:bool=False) -> dict:
     "Where a run stands: done, queued or running (a live claim), failed (its job ended unfinished) or todo; a status row."
     out = run_folder(results, exp['name'], run['name'], smoke)
     row = dict(run=run['name'], notebook=run['notebook'], out_dir=str(out), error='')
+    c = claimed_row(exp, run, results, smoke)   # ask the cluster first: for a job it calls gone, the folder read after is final
     job = load_json(out/JOB) if (out/JOB).exists() else {}
     if is_done(out): return dict(row, status='done', job_id=job.get('job_id', ''))
-    if (c := claimed_row(exp, run, results, smoke)) is not None: return c
+    if c is not None: return c
     if not job: return dict(row, status='todo')
     err = job.get('error') or f"{job['cluster']} job {job['job_id']} ended without finishing (cancelled, timed out or killed)"
     return dict(row, status='failed', job_id=job['job_id'], error=err, log=job['stderr'] if 'error' not in job else job['stdout'])
