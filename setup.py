@@ -27,6 +27,7 @@ dev_requirements = (cfg.get('dev_requirements') or '').split()
 docs_requirements = (cfg.get('docs_requirements') or '').split()   # the documentation site (make docs); part of dev
 multi_requirements = (cfg.get('multi_requirements') or '').split()   # torchrun/accelerate and Dask (pip install coda[multi]); part of dev
 ray_requirements = (cfg.get('ray_requirements') or '').split()   # discovery on a Ray cluster (pip install coda[ray]); part of dev
+cluster_requirements = (cfg.get('cluster_requirements') or '').split()   # coda_reproduce --cluster slurm/local via submitit (pip install coda[cluster]); part of dev
 
 setuptools.setup(
     name = cfg['lib_name'],
@@ -41,8 +42,8 @@ setuptools.setup(
     include_package_data = True,
     package_data = {'coda': ['classes/*.txt', 'experiments/*.yaml', 'paper/*.ipynb']},
     install_requires = requirements,
-    extras_require={ 'dev': dev_requirements + docs_requirements + multi_requirements + ray_requirements,
-                     'docs': docs_requirements, 'multi': multi_requirements, 'ray': ray_requirements },
+    extras_require={ 'dev': dev_requirements + docs_requirements + multi_requirements + ray_requirements + cluster_requirements,
+                     'docs': docs_requirements, 'multi': multi_requirements, 'ray': ray_requirements, 'cluster': cluster_requirements },
     dependency_links = cfg.get('dep_links','').split(),
     python_requires  = '>=' + cfg['min_python'],
     long_description = open('README.md', encoding='utf-8').read(),

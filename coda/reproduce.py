@@ -17,8 +17,8 @@ from .stage import PACKAGES, package_versions, git_state, provenance, lock, lock
 # %% auto #0
 __all__ = ['PKG_DIR', 'repo_root', 'check_name', 'expand_runs', 'experiments_dir', 'notebook_path', 'experiment_path',
            'load_experiment', 'parameters_cell', 'notebook_parameters', 'validate_experiment', 'execute_notebook',
-           'run_config', 'is_done', 'run_folder', 'run_one', 'summarize', 'summary_figure', 'reproduce',
-           'list_experiments', 'parse_overrides', 'coda_reproduce', 'main']
+           'run_config', 'is_done', 'run_folder', 'run_params', 'run_one', 'summarize', 'summary_figure',
+           'plan_experiment', 'reproduce', 'list_experiments', 'parse_overrides', 'coda_reproduce', 'main']
 
 # %% ../nbs/70_reproduce.ipynb #c50fae03
 def repo_root(start=None) -> Path:
@@ -51,7 +51,8 @@ def check_name(name:str, what:str='run') -> str:
 def _norm_run(r:dict) -> dict:
     if 'name' not in r or 'notebook' not in r: raise UserError(f'a run needs a name and a notebook: {r}')
     check_name(r['name'])
-    return dict(name=str(r['name']), notebook=str(r['notebook']), parameters=dict(r.get('parameters') or {}), gpu=bool(r.get('gpu', False)))
+    return dict(name=str(r['name']), notebook=str(r['notebook']), parameters=dict(r.get('parameters') or {}), gpu=bool(r.get('gpu', False)),
+                **({'resources': dict(r['resources'])} if r.get('resources') else {}))   # a cluster job's resources (coda.cluster)
 
 # %% ../nbs/70_reproduce.ipynb #9ebe5bad
 def expand_runs(spec:dict) -> list:
@@ -201,13 +202,17 @@ def run_folder(results, exp_name:str, run_name:str, smoke:bool=False) -> Path:
     if not out.is_relative_to(base): raise UserError(f'run folder {out} is outside {base}')
     return out
 
+# %% ../nbs/70_reproduce.ipynb #22b6afc3
+def run_params(exp:dict, run:dict, results='results', smoke:bool=False) -> tuple:
+    "A run's folder, its parameters (with `out_dir`, `smoke`) and the experiment's smoke values (None unless `smoke`), set last."
+    out = run_folder(results, exp['name'], run['name'], smoke)
+    return out, {**run['parameters'], 'out_dir': str(out), 'smoke': bool(smoke)}, (dict(exp.get('smoke') or {}) if smoke else None)
+
 # %% ../nbs/70_reproduce.ipynb #806f6330
 def run_one(exp:dict, run:dict, results='results', force:bool=False, smoke:bool=False, root=None,
             executor:str='papermill') -> dict:
     "Run one run of `exp` into its run folder unless done; a finished result is replaced only once its replacement is complete."
-    root, out = repo_root(root), run_folder(results, exp['name'], run['name'], smoke)
-    params = {**run['parameters'], 'out_dir': str(out), 'smoke': bool(smoke)}
-    sp = dict(exp.get('smoke') or {}) if smoke else None   # the experiment's smoke values, set after every other parameter
+    root = repo_root(root); out, params, sp = run_params(exp, run, results, smoke)
     row = dict(run=run['name'], notebook=run['notebook'], out_dir=str(out), error='')
     if is_done(out) and not force and _same_params(out, params, sp): return dict(row, status='skipped')
     if run['gpu'] and not smoke and not _has_cuda(): return dict(row, status='no-gpu')
@@ -220,7 +225,7 @@ def run_one(exp:dict, run:dict, results='results', force:bool=False, smoke:bool=
 def _run_locked(exp, run, params, smoke, root, executor, out, row, force, sp=None):
     "The rest of `run_one`, under the run folder's lock."
     if is_done(out) and not force and _same_params(out, params, sp): return dict(row, status='skipped')   # done meanwhile
-    replace = out.exists() and (force or not _same_params(out, params, sp))   # else: a new run, or an unfinished one resumed in place
+    replace = (out/'config.json').exists() and (force or not _same_params(out, params, sp))   # else: a new run (maybe a claimed folder), or an unfinished one resumed in place
     work = out.with_name(out.name + '.partial') if replace else out
     if replace and work.exists(): shutil.rmtree(work)
     save_json(run_config(exp, run, params, smoke, root, sp), work/'config.json')
@@ -283,26 +288,6 @@ def summary_figure(df:pd.DataFrame, exp:dict, out_dir, max_metrics:int=4):
         paths = savefig(fig, out_dir, 'summary'); plt.close(fig)
     return paths
 
-# %% ../nbs/70_reproduce.ipynb #44e0c6da
-def reproduce(experiment, # experiment name (experiments/<name>.yaml) or a YAML path
-              results='results', force:bool=False, smoke:bool=False,
-              only=None, # run name or list of run names (default: all)
-              root=None, executor:str='papermill', log=print,
-              overrides:dict|None=None, # parameters set in every run (recorded in config.json), e.g. dict(root='/data/imagenet')
-             ) -> pd.DataFrame:
-    "Run an experiment's runs (skipping finished ones), then summarize; one status row per run."
-    exp = load_experiment(experiment, root)
-    if overrides: exp = dict(exp, runs=[dict(r, parameters={**r['parameters'], **overrides}, overrides=dict(overrides)) for r in exp['runs']])
-    errs = validate_experiment(exp, root)
-    if errs: raise UserError(f"{exp['path']}:\n  " + '\n  '.join(errs))
-    runs = _only(exp['runs'], only)
-    rows = []
-    for r in runs:
-        rows.append(run_one(exp, r, results, force, smoke, root, executor))
-        if log: log(f"{exp['name']}/{r['name']}: {rows[-1]['status']} {rows[-1]['error']}".rstrip())
-    summarize(exp, results, smoke)
-    return pd.DataFrame(rows)
-
 # %% ../nbs/70_reproduce.ipynb #a2ec227f
 def _only(runs, only):
     if only is None: return runs
@@ -311,6 +296,35 @@ def _only(runs, only):
     miss = [w for w in want if w not in {r['name'] for r in runs}]
     if miss: raise UserError(f"no run named {', '.join(miss)}; runs: {', '.join(r['name'] for r in runs)}")
     return [r for r in runs if r['name'] in want]
+
+# %% ../nbs/70_reproduce.ipynb #b5aa9cb9
+def plan_experiment(experiment, root=None,
+                    overrides:dict|None=None, # parameters set in every run (recorded in config.json)
+                    only=None,                # run name(s) (default: all)
+                   ) -> tuple:
+    "The experiment, overrides applied and validated, and the runs to run."
+    exp = load_experiment(experiment, root)
+    if overrides: exp = dict(exp, runs=[dict(r, parameters={**r['parameters'], **overrides}, overrides=dict(overrides)) for r in exp['runs']])
+    errs = validate_experiment(exp, root)
+    if errs: raise UserError(f"{exp['path']}:\n  " + '\n  '.join(errs))
+    return exp, _only(exp['runs'], only)
+
+# %% ../nbs/70_reproduce.ipynb #44e0c6da
+def reproduce(experiment, # experiment name (experiments/<name>.yaml) or a YAML path
+              results='results', force:bool=False, smoke:bool=False,
+              only=None, # run name or list of run names (default: all)
+              root=None, executor:str='papermill', log=print,
+              overrides:dict|None=None, # parameters set in every run (recorded in config.json), e.g. dict(root='/data/imagenet')
+             ) -> pd.DataFrame:
+    "Run an experiment's runs (skipping finished ones and those a cluster job owns), then summarize; one status row per run."
+    from coda.cluster import claimed_row
+    exp, runs = plan_experiment(experiment, root, overrides, only)
+    rows = []
+    for r in runs:   # a run a cluster job owns (queued or running) is left to it
+        rows.append(claimed_row(exp, r, results, smoke) or run_one(exp, r, results, force, smoke, root, executor))
+        if log: log(f"{exp['name']}/{r['name']}: {rows[-1]['status']} {rows[-1]['error']}".rstrip())
+    summarize(exp, results, smoke)
+    return pd.DataFrame(rows)
 
 # %% ../nbs/70_reproduce.ipynb #07fab5e2
 def list_experiments(root=None) -> pd.DataFrame:
@@ -334,6 +348,24 @@ def parse_overrides(items) -> dict:
         except (ValueError, SyntaxError): out[k.strip()] = v
     return out
 
+# %% ../nbs/70_reproduce.ipynb #1128c333
+def _report(st:pd.DataFrame, results, smoke:bool, experiment):
+    "Print the status rows; exit with the number of failed runs (1 if none failed but some were busy)."
+    print(st[[c for c in ('run', 'status', 'job_id', 'error') if c in st]].fillna('').to_string(index=False))
+    bad, busy = st[st.status == 'failed'], st[st.status == 'busy']
+    if len(bad):
+        print(f"{len(bad)} failed run(s): {', '.join(bad.run)} (executed notebooks in {Path(results)/('smoke' if smoke else '')/experiment})", file=sys.stderr)
+        for r in bad.itertuples(): print(f"  {r.run}: {r.error}" + (f" (log: {r.log})" if isinstance(getattr(r, 'log', None), str) and r.log else ''), file=sys.stderr)
+    if len(busy): print(f"{len(busy)} run(s) left to the process running them: {', '.join(busy.run)}", file=sys.stderr)
+    if len(bad) or len(busy): raise SystemExit(min(len(bad), 255) or 1)
+
+# %% ../nbs/70_reproduce.ipynb #b7e2934c
+def _verify_cli(experiment, only, seeds, results, smoke, executor, tol):
+    "`coda_reproduce --verify`: recompute, print committed vs now, exit 1 where a difference exceeds `tol`."
+    from coda.cluster import verify, verify_report, TOL
+    s = None if seeds is None else [int(x) for x in str(seeds).split(',') if x.strip()]
+    if verify_report(verify(experiment, only, s, results, smoke, executor=executor), TOL if tol is None else tol): raise SystemExit(1)
+
 # %% ../nbs/70_reproduce.ipynb #ea4a3c8d
 @call_parse
 @cli_errors
@@ -345,6 +377,19 @@ def coda_reproduce(experiment:Param('experiment name (experiments/<name>.yaml) o
                    results:str='results', # results folder: results/<experiment>/<run>/
                    executor:str='papermill', # papermill (a kernel per run) or inprocess
                    param:Param('set a run parameter in every run: -p NAME=VALUE (a Python literal), repeatable', str, action='append')=None,
+                   jobs:int=1,          # runs at once on this machine, each in its own process (and on its own GPU where there are some)
+                   gpus:str=None,       # GPUs for --jobs, comma-separated (default: every visible one)
+                   cluster:str=None,    # submit each unfinished run as a job: slurm, or local (submitit's local executor)
+                   partition:str=None,  # --cluster: Slurm partition (else the run's resources: block, else the default)
+                   gpus_per_run:int=None, # --cluster: GPUs per job (default: 1 for gpu runs, else 0)
+                   cpus_per_run:int=None, # --cluster: CPUs per job (default 1)
+                   mem:int=None,        # --cluster: memory per job, GB
+                   time:int=None,       # --cluster: time limit per job, minutes (default 1440)
+                   no_wait:bool=False,  # --cluster: submit and return; a later coda_reproduce EXP (or --status) collects
+                   status:bool=False,   # show where each run stands (done, queued, running, failed, todo) and summarize
+                   verify:bool=False,   # recompute committed runs (--only, --seeds) from the current code and compare with their seeds.csv
+                   seeds:str=None,      # --verify: comma-separated seeds to recompute (default: every committed one)
+                   tol:float=None,      # --verify: largest accepted difference (default coda.cluster.TOL, 2.0 accuracy points)
                    version:bool=False,  # print coda's version and exit
                    debug:bool=False,    # on an error, print its traceback too (not just one line)
                   ):
@@ -354,13 +399,13 @@ def coda_reproduce(experiment:Param('experiment name (experiments/<name>.yaml) o
         df = list_experiments(); print(df.drop(columns='description').to_string(index=False)); print()
         for e, d in zip(df.experiment, df.description): print(textwrap.fill(f'{e}: {d}', 110, subsequent_indent='    '))
         return
-    st = reproduce(experiment, results, force, smoke, only, executor=executor, overrides=parse_overrides(param))
-    print(st[['run', 'status', 'error']].to_string(index=False))
-    bad, busy = st[st.status == 'failed'], st[st.status == 'busy']
-    if len(bad):
-        print(f"{len(bad)} failed run(s): {', '.join(bad.run)} (executed notebooks in {Path(results)/('smoke' if smoke else '')/experiment})", file=sys.stderr)
-    if len(busy): print(f"{len(busy)} run(s) left to the process running them: {', '.join(busy.run)}", file=sys.stderr)
-    if len(bad) or len(busy): raise SystemExit(1)
+    if verify: return _verify_cli(experiment, only, seeds, results, smoke, executor, tol)
+    res = dict(partition=partition, gpus=gpus_per_run, cpus=cpus_per_run, mem=mem, time=time)
+    if jobs != 1 or gpus or cluster or status:
+        from coda.cluster import batch
+        st = batch(experiment, results, force, smoke, only, None, executor, parse_overrides(param), jobs, gpus, cluster, not no_wait, status, resources=res)
+    else: st = reproduce(experiment, results, force, smoke, only, executor=executor, overrides=parse_overrides(param))
+    _report(st, results, smoke, experiment)
 
 # %% ../nbs/70_reproduce.ipynb #faee72cc
 def main():
