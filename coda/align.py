@@ -18,8 +18,8 @@ from .stage import claim, read_record, upstream_key, Digests, model_id, provenan
 # %% auto #0
 __all__ = ['FORMS', 'SDXL_ID', 'SDXL_VAE_ID', 'DTYPES', 'KEYED', 'MANIFEST_COLS', 'OUT_COLS', 'predicted_x0', 'align_weight',
            'align_eps', 'align_velocity', 'guided_steps', 'pis_of', 'check_scheduler', 'AlignedDenoiser', 'aligned',
-           'GenerationParams', 'pipeline_device_dtype', 'check_offload', 'load_pipeline', 'read_discovery',
-           'shard_batches', 'generation_key', 'check_discovery', 'generate', 'coda_generate']
+           'GenerationParams', 'pipeline_device_dtype', 'check_offload', 'load_pipeline', 'read_manifest',
+           'read_discovery', 'shard_batches', 'generation_key', 'check_discovery', 'generate', 'coda_generate']
 
 # %% ../nbs/40_align.ipynb #89cf0ab7
 FORMS = ('paper', 'reference')
@@ -317,19 +317,30 @@ def load_pipeline(model:str=SDXL_ID, # hub id or local folder of an SDXL pipelin
 # %% ../nbs/40_align.ipynb #570d0338
 MANIFEST_COLS = ('class_index', 'class_name', 'prompt', 'j')
 
+# %% ../nbs/40_align.ipynb #4c03d34f
+def read_manifest(f, # a manifest.csv
+                  cols, # the columns it must have
+                  empty:str, # what an empty one lacks, and why (completes "<f> lists no …")
+                  maker:str, # the command that writes such manifests (completes "not a … manifest")
+                 ) -> list[dict]:
+    "The rows of a stage's `manifest.csv` with `class_index` and `j` as ints; one line for an empty or foreign file."
+    with open(f, newline='') as fh: rows = list(csv.DictReader(fh))
+    check(rows, f'{f} lists no {empty}')
+    miss = [c for c in cols if c not in rows[0]]
+    check(not miss, f"{f} lacks the column(s) {', '.join(miss)}: not a {maker} manifest")
+    for r in rows:
+        try: r['class_index'], r['j'] = int(r['class_index']), int(r['j'])
+        except ValueError: raise UserError(f"{f}: class_index and j must be integers, got {r['class_index']!r}, {r['j']!r}") from None
+    return rows
+
 # %% ../nbs/40_align.ipynb #20e3e00a
 def read_discovery(disc, # discovery folder
                   ) -> list[dict]:
     "The manifest rows of a discovery folder, sorted by (class_index, j), with ints parsed; refuses an empty or foreign one, or unsafe class names."
     f = Path(disc)/'manifest.csv'
     if not f.is_file(): raise FileNotFoundError(f'{disc} holds no manifest.csv: give the folder coda_discover wrote (its --out)')
-    with open(f, newline='') as fh: rows = list(csv.DictReader(fh))
-    check(rows, f'{f} lists no representatives (only a header): its discovery run did not finish; rerun coda_discover')
-    miss = [c for c in MANIFEST_COLS if c not in rows[0]]
-    check(not miss, f"{f} lacks the column(s) {', '.join(miss)}: not a coda_discover manifest")
+    rows = read_manifest(f, MANIFEST_COLS, 'representatives (only a header): its discovery run did not finish; rerun coda_discover', 'coda_discover')
     for r in rows:
-        try: r['class_index'], r['j'] = int(r['class_index']), int(r['j'])
-        except ValueError: raise UserError(f"{f}: class_index and j must be integers, got {r['class_index']!r}, {r['j']!r}") from None
         check(r['class_index'] >= 0 and r['j'] >= 0, f"{f}: negative class_index or j ({r['class_index']}, {r['j']})")
         safe_join('the output folder', r['class_name'], f'class name in {f}')   # it becomes the folder <out>/<class_name>
     return sorted(rows, key=lambda r: (r['class_index'], r['j']))

@@ -4,7 +4,7 @@
 
 # %% ../nbs/85_export.ipynb #fab406c6
 from __future__ import annotations
-import csv, json, os, shutil, tempfile
+import json, os, shutil, tempfile
 from pathlib import Path
 import numpy as np, torch
 from PIL import Image
@@ -12,6 +12,7 @@ from fastcore.script import call_parse
 from .core import UserError, check, check_choice, check_range, cli_errors, cli_version, atomic_path, save_json
 from .core import lanczos_resize, to_channels, common_channels, safe_join
 from .stage import check_out_dir
+from .align import read_manifest
 
 # %% auto #0
 __all__ = ['RUN_COLS', 'NORMS', 'FORMATS', 'read_run', 'check_images', 'load_images', 'class_names', 'read_soft', 'to_tensor',
@@ -31,13 +32,8 @@ def read_run(run, # a run folder (discovery or generation), or a discovery run's
             ) -> tuple:
     "`(kind, rows)`: 'R' or 'G', and the manifest rows in class-major order, each with the image's `path`; every image must exist."
     f = _manifest(Path(run))
-    with open(f, newline='') as fh: rows = list(csv.DictReader(fh))
-    check(rows, f'{f} lists no images (only a header): its run did not finish')
-    miss = [c for c in RUN_COLS if c not in rows[0]]
-    check(not miss, f"{f} lacks the column(s) {', '.join(miss)}: not a coda_discover or coda_generate manifest")
+    rows = read_manifest(f, RUN_COLS, 'images (only a header): its run did not finish', 'coda_discover or coda_generate')
     for r in rows:
-        try: r['class_index'], r['j'] = int(r['class_index']), int(r['j'])
-        except ValueError: raise UserError(f"{f}: class_index and j must be integers, got {r['class_index']!r}, {r['j']!r}") from None
         r['path'] = safe_join(f.parent, r['image'], f'image in {f}')
         check(r['path'].is_file(), f"{r['path']}: no such file (listed in {f})")
     kind = 'R' if all(r['image'].startswith('R/') for r in rows) else 'G'
