@@ -54,13 +54,11 @@ def _latent_side(r:dict) -> int: return r['image_size'] // 2**(len(r['vae_channe
 # %% ../nbs/46_minisdxl.ipynb #d3b4e370
 def mini_pipeline(recipe:dict=None):
     "The untrained `StableDiffusionXLPipeline` of `recipe` (weights drawn from its seed)."
-    from transformers import CLIPTokenizer, CLIPTextModel, CLIPTextModelWithProjection
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection
     from diffusers import AutoencoderKL, UNet2DConditionModel, EulerDiscreteScheduler, StableDiffusionXLPipeline
     from coda.tiny import tiny_tokenizer, tiny_clip_config
     r = recipe or mini_recipe(); torch.manual_seed(r['seed'])
-    d = tempfile.mkdtemp(prefix='coda_tok_')
-    try: tiny_tokenizer(d); tok = CLIPTokenizer.from_pretrained(d, model_max_length=r['max_tokens'])
-    finally: shutil.rmtree(d, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix='coda_tok_') as d: tok = tiny_tokenizer(d, r['max_tokens'])
     cfg = tiny_clip_config(hidden=r['text_width'], proj=r['text_width']); cfg.max_position_embeddings = r['max_tokens']
     te, te2 = CLIPTextModel(cfg), CLIPTextModelWithProjection(cfg)
     n, s = len(r['vae_channels']), r['image_size']

@@ -35,6 +35,7 @@ def _byte_chars():
 
 # %% ../nbs/41_tiny.ipynb #8e92bd9a
 def tiny_tokenizer(path=None, # folder to write vocab.json / merges.txt into (a new temp folder if None)
+                   max_length:int=77, # the tokenizer's model_max_length
                   ) -> CLIPTokenizer:
     "A CLIP tokenizer with a 514-token byte vocabulary and no merges, written to `path` and loaded from it."
     path = Path(path or tempfile.mkdtemp(prefix='coda_tok_')); path.mkdir(parents=True, exist_ok=True)
@@ -42,7 +43,7 @@ def tiny_tokenizer(path=None, # folder to write vocab.json / merges.txt into (a 
     toks = ['<|startoftext|>', '<|endoftext|>'] + chars + [c + '</w>' for c in chars]
     (path/'vocab.json').write_text(json.dumps({t: i for i, t in enumerate(toks)}))
     (path/'merges.txt').write_text('#version: 0.2\n')
-    return CLIPTokenizer.from_pretrained(path, model_max_length=77)
+    return CLIPTokenizer.from_pretrained(path, model_max_length=max_length)
 
 # %% ../nbs/41_tiny.ipynb #64f06d6c
 def tiny_clip_config(vocab_size:int=514, # tokenizer size
